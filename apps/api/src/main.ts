@@ -1,0 +1,16 @@
+import { loadConfigOrExit } from '@chronos/config';
+import { stopOnSignals } from '@chronos/core';
+import { pino } from 'pino';
+import { createApiServer } from './server.ts';
+
+const config = loadConfigOrExit('chronos-api');
+const log = pino({ name: 'chronos-api', level: config.logLevel });
+const api = createApiServer(config, log);
+stopOnSignals(api, log, { forceAfterMs: config.worker.shutdownGraceMs + 5000 });
+try {
+  await api.start();
+} catch (err) {
+  log.fatal({ err }, `api failed to start: ${(err as Error).message}`);
+  await api.stop().catch(() => {});
+  process.exit(1);
+}

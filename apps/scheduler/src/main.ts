@@ -1,0 +1,16 @@
+import { loadConfigOrExit } from '@chronos/config';
+import { stopOnSignals } from '@chronos/core';
+import { pino } from 'pino';
+import { createSchedulerService } from './scheduler.ts';
+
+const config = loadConfigOrExit('chronos-scheduler');
+const log = pino({ name: 'chronos-scheduler', level: config.logLevel });
+const scheduler = createSchedulerService(config, log);
+stopOnSignals(scheduler, log, { forceAfterMs: 15_000 });
+try {
+  await scheduler.start();
+} catch (err) {
+  log.fatal({ err }, `scheduler failed to start: ${(err as Error).message}`);
+  await scheduler.stop().catch(() => {});
+  process.exit(1);
+}

@@ -1,0 +1,79 @@
+import { hostname } from 'node:os';
+import type { Config } from '@chronos/config';
+import type { JobTypeName, Service } from '@chronos/core';
+import { createDb, type Db } from '@chronos/db';
+import { createRedis, createTypeWorkers, pingRedis } from '@chronos/queue';
+import { UnrecoverableError, type Processor, type Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+/** Until the execution engine lands, a job of any type fails at once and is not retried. */
+export function placeholderProcessor(type: JobTypeName): Processor {
+  return async () => {
+    throw new UnrecoverableError(`no executor for ${type} jobs in this version of Chronos`);
+  };
+}
+
+export interface WorkerService extends Service {
+  readonly workerId: string;
+  /** The BullMQ workers, one per served type (empty before start). */
+  readonly workers: ReadonlyMap<JobTypeName, Worker>;
+}
+
+export interface WorkerServiceOptions {
+  processor?: (type: JobTypeName) => Processor;
+}
+
+/**
+ * A worker process: serves the queue of every type in WORKER_TYPES with WORKER_CONCURRENCY each.
+ * `stop()` lets in-flight jobs finish for up to SHUTDOWN_GRACE_SECONDS, then closes forcibly
+ * (BullMQ hands unfinished jobs to another worker after the stall interval).
+ */
+export function createWorkerService(config: Config, log: Logger, opts: WorkerServiceOptions = {}): WorkerService {
+  const workerId = config.worker.id ?? `${hostname()}-${process.pid}`;
+  let db: Db | undefined;
+  let redis: Redis | undefined;
+  let workers = new Map<JobTypeName, Worker>();
+
+  return {
+    workerId,
+    get workers() {
+      return workers;
+    },
+    async start() {
+      db = createDb(config.databaseUrl);
+      await db.$queryRaw`SELECT 1`;
+      redis = createRedis(config.redis.url, { name: `chronos-worker-${workerId}` });
+      await pingRedis(redis, config.redis.url);
+      workers = createTypeWorkers({
+        connection: redis,
+        prefix: config.redis.prefix,
+        types: config.worker.types,
+        concurrency: config.worker.concurrency,
+        workerId,
+        processor: opts.processor ?? placeholderProcessor,
+      });
+      for (const [type, w] of workers) {
+        w.on('error', (err) => log.error({ err, type }, 'worker error'));
+        void w.run().catch((err: unknown) => log.error({ err, type }, 'worker stopped with an error'));
+      }
+      await Promise.all([...workers.values()].map((w) => w.waitUntilReady()));
+      log.info({ workerId, types: [...workers.keys()], concurrency: config.worker.concurrency }, 'worker ready');
+    },
+    async stop() {
+      const all = [...workers.values()];
+      const graceful = Promise.all(all.map((w) => w.close()));
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), config.worker.shutdownGraceMs);
+      });
+      if ((await Promise.race([graceful.then(() => 'done' as const), deadline])) === 'timeout') {
+        log.warn({ graceMs: config.worker.shutdownGraceMs }, 'grace period over: closing with runs in flight');
+        await Promise.all(all.map((w) => w.close(true)));
+      }
+      clearTimeout(timer);
+      redis?.disconnect();
+      await db?.$disconnect();
+    },
+  };
+}

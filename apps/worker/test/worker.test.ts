@@ -1,0 +1,116 @@
+import { loadConfig } from '@chronos/config';
+import { newId, queueName } from '@chronos/core';
+import { createTestDatabase, type TestDatabase } from '@chronos/db/testing';
+import { createRedis } from '@chronos/queue';
+import { Queue, QueueEvents, type Processor } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createWorkerService, type WorkerService } from '../src/worker.ts';
+
+let tdb: TestDatabase;
+let redis: Redis;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('worker');
+  redis = createRedis('redis://127.0.0.1:6379');
+});
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()?.();
+});
+afterAll(async () => {
+  redis?.disconnect();
+  await tdb?.drop();
+});
+
+function setup(env: Record<string, string>, processor?: (type: string) => Processor) {
+  const prefix = `test-worker-${newId()}`;
+  const config = loadConfig({ DATABASE_URL: tdb.url, REDIS_PREFIX: prefix, WORKER_ID: 'w-test', ...env });
+  const service = createWorkerService(config, pino({ level: 'silent' }), processor ? { processor } : {});
+  const queue = (type: 'DUMMY' | 'HTTP') => {
+    const q = new Queue(queueName(type), { connection: redis, prefix });
+    const events = new QueueEvents(queueName(type), { connection: redis.duplicate(), prefix });
+    cleanups.push(async () => {
+      await events.close();
+      await q.obliterate({ force: true });
+      await q.close();
+    });
+    return { q, events };
+  };
+  cleanups.push(() => service.stop());
+  return { service, queue, prefix };
+}
+
+async function workerNames(q: Queue): Promise<string[]> {
+  return (await q.getWorkers()).map((w) => w.name);
+}
+
+describe('a worker process', () => {
+  it('serves every type in WORKER_TYPES and no other', async () => {
+    const { service, queue } = setup({ WORKER_TYPES: 'DUMMY' });
+    await service.start();
+    expect([...service.workers.keys()]).toEqual(['DUMMY']);
+    expect(await workerNames(queue('DUMMY').q)).toEqual(['w-test']);
+    expect(await workerNames(queue('HTTP').q)).toEqual([]);
+  });
+
+  it('serves all ten types by default', async () => {
+    const { service } = setup({});
+    await service.start();
+    expect(service.workers.size).toBe(10);
+  });
+
+  it('fails a job it has no executor for at once, without retrying', async () => {
+    const { service, queue } = setup({ WORKER_TYPES: 'DUMMY' });
+    await service.start();
+    const { q, events } = queue('DUMMY');
+    await events.waitUntilReady();
+    const job = await q.add('run', {}, { attempts: 3 });
+    await expect(job.waitUntilFinished(events, 10_000)).rejects.toThrow(/no executor for DUMMY jobs/);
+    const failed = await q.getJob(job.id as string);
+    expect(failed?.attemptsMade).toBe(1);
+  });
+
+  it('on stop lets an in-flight job finish before closing', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const { service, queue } = setup({ WORKER_TYPES: 'DUMMY', SHUTDOWN_GRACE_SECONDS: '60' }, () => async () => {
+      started();
+      await gate;
+      return 'done';
+    });
+    await service.start();
+    const { q } = queue('DUMMY');
+    const job = await q.add('run', {});
+    await running;
+    let stopped = false;
+    const stopping = service.stop().then(() => (stopped = true));
+    // The job is still running: stop() must not have returned yet.
+    expect(await q.getJobState(job.id as string)).toBe('active');
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(await q.getJobState(job.id as string)).toBe('completed');
+  });
+
+  it('when the grace period is over, stops without waiting for the run', async () => {
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const never = new Promise<never>(() => {});
+    const { service, queue } = setup({ WORKER_TYPES: 'DUMMY', SHUTDOWN_GRACE_SECONDS: '0' }, () => async () => {
+      started();
+      return never;
+    });
+    await service.start();
+    const { q } = queue('DUMMY');
+    const job = await q.add('run', {});
+    await running;
+    await service.stop();
+    // Left active: BullMQ hands it to another worker after the stall interval.
+    expect(await q.getJobState(job.id as string)).toBe('active');
+    expect(await workerNames(q)).toEqual([]);
+  });
+});

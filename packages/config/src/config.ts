@@ -1,0 +1,353 @@
+import { JOB_TYPES, type JobTypeName } from '@chronos/core';
+import { z } from 'zod';
+
+
+const bool = (fallback: boolean) =>
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+      if (['0', 'false', 'no', 'off'].includes(v)) return false;
+      ctx.addIssue({ code: 'custom', message: `must be true or false (got "${v}")` });
+      return z.NEVER;
+    });
+
+const int = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      if (!/^-?\d+$/.test(v)) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number (got "${v}")` });
+        return z.NEVER;
+      }
+      const n = Number(v);
+      if (n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be between ${min} and ${max} (got ${n})` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const url = (protocols: string[], fallback?: string) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((v, ctx) => {
+      const value = v === undefined || v === '' ? fallback : v;
+      if (value === undefined) return undefined;
+      let parsed: URL;
+      try {
+        parsed = new URL(value);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `must be a URL (got "${redactUrl(value)}")` });
+        return z.NEVER;
+      }
+      if (!protocols.includes(parsed.protocol)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must start with ${protocols.map((p) => `${p}//`).join(' or ')} (got "${parsed.protocol}//…")`,
+        });
+        return z.NEVER;
+      }
+      return value;
+    });
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+const list = optionalString.transform((v) =>
+  v === undefined
+    ? []
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+);
+
+function isValidTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Hides the password of a connection URL so it never reaches a log line. */
+export function redactUrl(value: string): string {
+  try {
+    const u = new URL(value);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return value.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
+  }
+}
+
+/** The environment every Chronos process reads, validated once at start. */
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  DATABASE_URL: url(['postgresql:', 'postgres:'], 'postgresql://postgres@127.0.0.1:5432/chronos'),
+  REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
+  /** Prefix of every Redis key Chronos writes (queues included); tests use their own. */
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'may hold only letters, digits, "_" and "-"')
+    .default('chronos'),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: int(3000, 0, 65535),
+  PUBLIC_URL: url(['http:', 'https:']),
+  JWT_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, 'must be at least 32 characters'),
+  /** 32 bytes as 64 hex characters or base64; encrypts sensitive variables and webhook secrets. */
+  ENCRYPTION_KEY: optionalString.refine(
+    (v) => v === undefined || /^[0-9a-fA-F]{64}$/.test(v) || Buffer.from(v, 'base64').length === 32,
+    'must be 32 bytes: 64 hex characters or 44 base64 characters',
+  ),
+  AUTH_MODE: z.enum(['local', 'oidc']).default('local'),
+  OIDC_ISSUER: url(['http:', 'https:']),
+  OIDC_AUDIENCE: optionalString,
+  CORS_ORIGINS: list,
+  CHRONOS_ADMIN_EMAIL: z.email('must be an e-mail address').default('admin@chronos.local'),
+  CHRONOS_ADMIN_PASSWORD: optionalString.refine(
+    (v) => v === undefined || v.length >= 8,
+    'must be at least 8 characters',
+  ),
+  /** Where the one-command start keeps local state (embedded PostgreSQL, Redis, S3 data). */
+  CHRONOS_DATA_DIR: z.string().default('.data'),
+  S3_ENDPOINT: url(['http:', 'https:']),
+  S3_REGION: z.string().default('us-east-1'),
+  S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
+    .default('chronos'),
+  S3_ACCESS_KEY: z.string().default('S3RVER'),
+  S3_SECRET_KEY: z.string().default('S3RVER'),
+  /** Port of the local S3 server started when S3_ENDPOINT is unset. */
+  S3_LOCAL_PORT: int(4568, 0, 65535),
+  SMTP_URL: url(['smtp:', 'smtps:'], 'smtp://127.0.0.1:1025'),
+  SMTP_FROM: z.string().default('chronos@localhost'),
+  RABBITMQ_URL: url(['amqp:', 'amqps:'], 'amqp://guest:guest@127.0.0.1:5672'),
+  KAFKA_BROKERS: list,
+  WORKER_TYPES: z
+    .string()
+    .default('all')
+    .transform((v, ctx) => {
+      const items = v
+        .split(',')
+        .map((s) => s.trim().toUpperCase())
+        .filter(Boolean);
+      if (items.length === 0 || items.includes('ALL')) return [...JOB_TYPES];
+      const unknown = items.filter((t) => !(JOB_TYPES as readonly string[]).includes(t));
+      if (unknown.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown job type ${unknown.join(', ')}; use "all" or a list of ${JOB_TYPES.join(', ')}`,
+        });
+        return z.NEVER;
+      }
+      return [...new Set(items)] as JobTypeName[];
+    }),
+  WORKER_CONCURRENCY: int(10, 1, 1000),
+  WORKER_ID: optionalString,
+  SHUTDOWN_GRACE_SECONDS: int(30, 0, 3600),
+  DEFAULT_RUN_TIMEOUT_SECONDS: int(3600, 1, 7 * 24 * 3600),
+  DEFAULT_TIMEZONE: z
+    .string()
+    .default('UTC')
+    .superRefine((v, ctx) => {
+      if (!isValidTimeZone(v))
+        ctx.addIssue({ code: 'custom', message: `must be an IANA time zone such as Europe/Berlin (got "${v}")` });
+    }),
+  SCHEDULER_TICK_MS: int(1000, 50, 60_000),
+  SCHEDULER_HORIZON_SECONDS: int(60, 1, 3600),
+  SCHEDULER_BATCH_SIZE: int(500, 1, 100_000),
+  MISFIRE_THRESHOLD_SECONDS: int(60, 0, 7 * 24 * 3600),
+  FILE_JOBS_ROOT: optionalString,
+  SCRIPT_ENABLED: bool(true),
+  HTTP_ALLOW_HOSTS: list,
+  HTTP_ALLOW_CIDRS: list,
+});
+
+type Env = z.output<typeof envSchema>;
+
+/** The validated configuration: plain, typed and frozen. */
+export interface Config {
+  readonly env: Env['NODE_ENV'];
+  readonly isProduction: boolean;
+  readonly logLevel: Env['LOG_LEVEL'];
+  readonly databaseUrl: string;
+  readonly redis: { readonly url: string; readonly prefix: string };
+  readonly http: { readonly host: string; readonly port: number; readonly publicUrl: string | undefined };
+  readonly auth: {
+    readonly mode: Env['AUTH_MODE'];
+    readonly jwtSecret: string | undefined;
+    readonly oidcIssuer: string | undefined;
+    readonly oidcAudience: string | undefined;
+    readonly corsOrigins: readonly string[];
+  };
+  readonly encryptionKey: string | undefined;
+  readonly admin: { readonly email: string; readonly password: string | undefined };
+  readonly dataDir: string;
+  readonly s3: {
+    readonly endpoint: string | undefined;
+    readonly region: string;
+    readonly bucket: string;
+    readonly accessKey: string;
+    readonly secretKey: string;
+    readonly localPort: number;
+  };
+  readonly smtp: { readonly url: string; readonly from: string };
+  readonly rabbitmqUrl: string;
+  readonly kafkaBrokers: readonly string[];
+  readonly worker: {
+    readonly types: readonly JobTypeName[];
+    readonly concurrency: number;
+    readonly id: string | undefined;
+    readonly shutdownGraceMs: number;
+    readonly defaultRunTimeoutSeconds: number;
+    readonly fileJobsRoot: string | undefined;
+    readonly scriptEnabled: boolean;
+    readonly httpAllowHosts: readonly string[];
+    readonly httpAllowCidrs: readonly string[];
+  };
+  readonly scheduler: {
+    readonly tickMs: number;
+    readonly horizonSeconds: number;
+    readonly batchSize: number;
+    readonly misfireThresholdSeconds: number;
+    readonly defaultTimezone: string;
+  };
+}
+
+/** Every variable `loadConfig` reads; docker-compose.yml and README must use only these. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
+/** One bad variable: its name and why it is wrong. */
+export interface ConfigIssue {
+  readonly variable: string;
+  readonly message: string;
+}
+
+/** Thrown by `loadConfig` with every bad variable; `message` has one line per variable. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(readonly issues: readonly ConfigIssue[]) {
+    super(issues.map((i) => `${i.variable} ${i.message}`).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Parses and validates the environment once. Only `apps/* /src/main.ts` call this; everything else
+ * receives values as arguments.
+ * @throws ConfigError listing every bad variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => ({
+        variable: String(issue.path[0] ?? 'environment'),
+        message: issue.message.startsWith('Invalid option')
+          ? `must be one of ${'values' in issue ? (issue.values as unknown[]).join(', ') : 'the allowed values'}`
+          : issue.message,
+      })),
+    );
+  }
+  const e = parsed.data;
+  const issues: ConfigIssue[] = [];
+  if (e.NODE_ENV === 'production') {
+    if (e.AUTH_MODE === 'local' && !e.JWT_SECRET)
+      issues.push({ variable: 'JWT_SECRET', message: 'is required in production (32+ random characters)' });
+    if (!e.ENCRYPTION_KEY)
+      issues.push({ variable: 'ENCRYPTION_KEY', message: 'is required in production (32 bytes, hex or base64)' });
+  }
+  if (e.AUTH_MODE === 'oidc' && !e.OIDC_ISSUER)
+    issues.push({ variable: 'OIDC_ISSUER', message: 'is required when AUTH_MODE=oidc' });
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  const config: Config = {
+    env: e.NODE_ENV,
+    isProduction: e.NODE_ENV === 'production',
+    logLevel: e.LOG_LEVEL,
+    databaseUrl: e.DATABASE_URL as string,
+    redis: { url: e.REDIS_URL as string, prefix: e.REDIS_PREFIX },
+    http: { host: e.HOST, port: e.PORT, publicUrl: e.PUBLIC_URL },
+    auth: {
+      mode: e.AUTH_MODE,
+      jwtSecret: e.JWT_SECRET,
+      oidcIssuer: e.OIDC_ISSUER,
+      oidcAudience: e.OIDC_AUDIENCE,
+      corsOrigins: e.CORS_ORIGINS,
+    },
+    encryptionKey: e.ENCRYPTION_KEY,
+    admin: { email: e.CHRONOS_ADMIN_EMAIL, password: e.CHRONOS_ADMIN_PASSWORD },
+    dataDir: e.CHRONOS_DATA_DIR,
+    s3: {
+      endpoint: e.S3_ENDPOINT,
+      region: e.S3_REGION,
+      bucket: e.S3_BUCKET,
+      accessKey: e.S3_ACCESS_KEY,
+      secretKey: e.S3_SECRET_KEY,
+      localPort: e.S3_LOCAL_PORT,
+    },
+    smtp: { url: e.SMTP_URL as string, from: e.SMTP_FROM },
+    rabbitmqUrl: e.RABBITMQ_URL as string,
+    kafkaBrokers: e.KAFKA_BROKERS,
+    worker: {
+      types: e.WORKER_TYPES,
+      concurrency: e.WORKER_CONCURRENCY,
+      id: e.WORKER_ID,
+      shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+      defaultRunTimeoutSeconds: e.DEFAULT_RUN_TIMEOUT_SECONDS,
+      fileJobsRoot: e.FILE_JOBS_ROOT,
+      scriptEnabled: e.SCRIPT_ENABLED,
+      httpAllowHosts: e.HTTP_ALLOW_HOSTS,
+      httpAllowCidrs: e.HTTP_ALLOW_CIDRS,
+    },
+    scheduler: {
+      tickMs: e.SCHEDULER_TICK_MS,
+      horizonSeconds: e.SCHEDULER_HORIZON_SECONDS,
+      batchSize: e.SCHEDULER_BATCH_SIZE,
+      misfireThresholdSeconds: e.MISFIRE_THRESHOLD_SECONDS,
+      defaultTimezone: e.DEFAULT_TIMEZONE,
+    },
+  };
+  return deepFreeze(config);
+}
+
+/**
+ * For `main.ts`: loads the config or prints one line per bad variable (prefixed with the app name)
+ * and exits with status 78 (EX_CONFIG).
+ */
+export function loadConfigOrExit(app: string, env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const issue of err.issues)
+        process.stderr.write(`${app}: invalid configuration: ${issue.variable} ${issue.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}
