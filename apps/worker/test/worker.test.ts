@@ -6,7 +6,7 @@ import { Queue, QueueEvents, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createWorkerService, type WorkerService } from '../src/worker.ts';
+import { createWorkerService } from '../src/worker.ts';
 
 let tdb: TestDatabase;
 let redis: Redis;
@@ -43,7 +43,7 @@ function setup(env: Record<string, string>, processor?: (type: string) => Proces
 }
 
 async function workerNames(q: Queue): Promise<string[]> {
-  return (await q.getWorkers()).map((w) => w.name);
+  return (await q.getWorkers()).map((w) => w.name ?? '');
 }
 
 describe('a worker process', () => {

@@ -1,1 +1,12 @@
-export {};
+export { createDb, type CreateDbOptions, type Db } from './client.ts';
+export {
+  DEFAULT_MIGRATIONS_DIR,
+  diffSchemas,
+  ensureDatabase,
+  migrate,
+  MigrationError,
+  type MigrateOptions,
+  type MigrateResult,
+} from './migrate.ts';
+// PrismaClient, the Prisma namespace, every enum and every model / view type.
+export * from './generated/prisma/client.ts';
