@@ -26,8 +26,8 @@ export interface WorkerServiceOptions {
 
 /**
  * A worker process: serves the queue of every type in WORKER_TYPES with WORKER_CONCURRENCY each.
- * `stop()` lets in-flight jobs finish for up to SHUTDOWN_GRACE_SECONDS, then closes forcibly
- * (BullMQ hands unfinished jobs to another worker after the stall interval).
+ * `stop()` lets in-flight jobs finish for up to SHUTDOWN_GRACE_SECONDS, then aborts them and returns
+ * so the process can exit (BullMQ hands unfinished jobs to another worker after the stall interval).
  */
 export function createWorkerService(config: Config, log: Logger, opts: WorkerServiceOptions = {}): WorkerService {
   const workerId = config.worker.id ?? `${hostname()}-${process.pid}`;
@@ -68,8 +68,11 @@ export function createWorkerService(config: Config, log: Logger, opts: WorkerSer
         timer = setTimeout(() => resolve('timeout'), config.worker.shutdownGraceMs);
       });
       if ((await Promise.race([graceful.then(() => 'done' as const), deadline])) === 'timeout') {
-        log.warn({ graceMs: config.worker.shutdownGraceMs }, 'grace period over: closing with runs in flight');
-        await Promise.all(all.map((w) => w.close(true)));
+        // BullMQ's close() keeps waiting for the runs; abort them and stop waiting. The process
+        // exits next, and BullMQ hands what was still running to another worker after the stall
+        // interval, as a new attempt.
+        log.warn({ graceMs: config.worker.shutdownGraceMs }, 'grace period over: aborting runs in flight');
+        for (const w of all) w.cancelAllJobs('worker shutting down');
       }
       clearTimeout(timer);
       redis?.disconnect();
