@@ -6,7 +6,9 @@ import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const pnpm = process.env.npm_execpath?.includes('pnpm') ? [process.execPath, process.env.npm_execpath] : ['pnpm'];
+const pnpm = process.env.npm_execpath?.includes('pnpm')
+  ? [process.execPath, process.env.npm_execpath]
+  : ['pnpm'];
 const run = (args, opts = {}) =>
   spawnSync(pnpm[0], [...pnpm.slice(1), ...args], { cwd: root, stdio: 'inherit', ...opts });
 
@@ -33,7 +35,16 @@ const dirs = [
 for (const d of dirs) rmSync(join(d, '.reports'), { recursive: true, force: true });
 
 const turbo = run(
-  ['exec', 'turbo', 'run', 'test', '--continue', '--env-mode=loose', '--concurrency=3', ...process.argv.slice(2)],
+  [
+    'exec',
+    'turbo',
+    'run',
+    'test',
+    '--continue',
+    '--env-mode=loose',
+    '--concurrency=3',
+    ...process.argv.slice(2),
+  ],
   { env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', FORCE_COLOR: '0' } },
 );
 

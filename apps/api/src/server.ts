@@ -45,12 +45,17 @@ export function createApiServer(config: Config, log: Logger): ApiServer {
             `Keep it now: it is shown only this once (set CHRONOS_ADMIN_PASSWORD to choose it).\n\n`,
         );
       } else if (admin) {
-        log.info({ email: admin.email }, 'created the first admin user from CHRONOS_ADMIN_EMAIL / CHRONOS_ADMIN_PASSWORD');
+        log.info(
+          { email: admin.email },
+          'created the first admin user from CHRONOS_ADMIN_EMAIL / CHRONOS_ADMIN_PASSWORD',
+        );
       }
 
       const app = createApp({ db, queues, log });
       server = await new Promise<Server>((resolve, reject) => {
-        const s = app.listen(config.http.port, config.http.host, (err?: Error) => (err ? reject(err) : resolve(s)));
+        const s = app.listen(config.http.port, config.http.host, (err?: Error) =>
+          err ? reject(err) : resolve(s),
+        );
       });
       port = (server.address() as AddressInfo).port;
       log.info({ port, host: config.http.host }, 'api listening');

@@ -76,7 +76,9 @@ describe('Bull Board at /admin/queues', () => {
   });
 
   it('refuses a wrong password and an unknown user alike', async () => {
-    const wrong = await fetch(`${base}/admin/queues`, { headers: { authorization: basic(ADMIN.email, 'nope') } });
+    const wrong = await fetch(`${base}/admin/queues`, {
+      headers: { authorization: basic(ADMIN.email, 'nope') },
+    });
     const unknown = await fetch(`${base}/admin/queues`, {
       headers: { authorization: basic('ghost@example.test', ADMIN.password) },
     });

@@ -29,7 +29,11 @@ export interface WorkerServiceOptions {
  * `stop()` lets in-flight jobs finish for up to SHUTDOWN_GRACE_SECONDS, then aborts them and returns
  * so the process can exit (BullMQ hands unfinished jobs to another worker after the stall interval).
  */
-export function createWorkerService(config: Config, log: Logger, opts: WorkerServiceOptions = {}): WorkerService {
+export function createWorkerService(
+  config: Config,
+  log: Logger,
+  opts: WorkerServiceOptions = {},
+): WorkerService {
   const workerId = config.worker.id ?? `${hostname()}-${process.pid}`;
   let db: Db | undefined;
   let redis: Redis | undefined;
@@ -58,7 +62,10 @@ export function createWorkerService(config: Config, log: Logger, opts: WorkerSer
         void w.run().catch((err: unknown) => log.error({ err, type }, 'worker stopped with an error'));
       }
       await Promise.all([...workers.values()].map((w) => w.waitUntilReady()));
-      log.info({ workerId, types: [...workers.keys()], concurrency: config.worker.concurrency }, 'worker ready');
+      log.info(
+        { workerId, types: [...workers.keys()], concurrency: config.worker.concurrency },
+        'worker ready',
+      );
     },
     async stop() {
       const all = [...workers.values()];

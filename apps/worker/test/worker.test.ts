@@ -78,11 +78,14 @@ describe('a worker process', () => {
     const gate = new Promise<void>((r) => (release = r));
     let started!: () => void;
     const running = new Promise<void>((r) => (started = r));
-    const { service, queue } = setup({ WORKER_TYPES: 'DUMMY', SHUTDOWN_GRACE_SECONDS: '60' }, () => async () => {
-      started();
-      await gate;
-      return 'done';
-    });
+    const { service, queue } = setup(
+      { WORKER_TYPES: 'DUMMY', SHUTDOWN_GRACE_SECONDS: '60' },
+      () => async () => {
+        started();
+        await gate;
+        return 'done';
+      },
+    );
     await service.start();
     const { q } = queue('DUMMY');
     const job = await q.add('run', {});

@@ -1,7 +1,6 @@
 import { JOB_TYPES, type JobTypeName } from '@chronos/core';
 import { z } from 'zod';
 
-
 const bool = (fallback: boolean) =>
   z
     .string()
@@ -108,7 +107,10 @@ const envSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
   PORT: int(3000, 0, 65535),
   PUBLIC_URL: url(['http:', 'https:']),
-  JWT_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, 'must be at least 32 characters'),
+  JWT_SECRET: optionalString.refine(
+    (v) => v === undefined || v.length >= 32,
+    'must be at least 32 characters',
+  ),
   /** 32 bytes as 64 hex characters or base64; encrypts sensitive variables and webhook secrets. */
   ENCRYPTION_KEY: optionalString.refine(
     (v) => v === undefined || /^[0-9a-fA-F]{64}$/.test(v) || Buffer.from(v, 'base64').length === 32,
@@ -167,7 +169,10 @@ const envSchema = z.object({
     .default('UTC')
     .superRefine((v, ctx) => {
       if (!isValidTimeZone(v))
-        ctx.addIssue({ code: 'custom', message: `must be an IANA time zone such as Europe/Berlin (got "${v}")` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be an IANA time zone such as Europe/Berlin (got "${v}")`,
+        });
     }),
   SCHEDULER_TICK_MS: int(1000, 50, 60_000),
   SCHEDULER_HORIZON_SECONDS: int(60, 1, 3600),
@@ -279,7 +284,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (e.AUTH_MODE === 'local' && !e.JWT_SECRET)
       issues.push({ variable: 'JWT_SECRET', message: 'is required in production (32+ random characters)' });
     if (!e.ENCRYPTION_KEY)
-      issues.push({ variable: 'ENCRYPTION_KEY', message: 'is required in production (32 bytes, hex or base64)' });
+      issues.push({
+        variable: 'ENCRYPTION_KEY',
+        message: 'is required in production (32 bytes, hex or base64)',
+      });
   }
   if (e.AUTH_MODE === 'oidc' && !e.OIDC_ISSUER)
     issues.push({ variable: 'OIDC_ISSUER', message: 'is required when AUTH_MODE=oidc' });
