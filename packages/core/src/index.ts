@@ -4,3 +4,4 @@ export * from './errors.ts';
 export * from './ids.ts';
 export * from './permissions.ts';
 export * from './lifecycle.ts';
+export * from './schedule/index.ts';
