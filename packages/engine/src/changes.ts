@@ -1,0 +1,11 @@
+import type { Redis } from 'ioredis';
+
+/** The pub/sub channel on which job changes are announced to schedulers. */
+export function changesChannel(prefix: string): string {
+  return `${prefix}:schedule-changes`;
+}
+
+/** Tells every scheduler that a job changed, so it plans at once (within a second at worst). */
+export async function publishChange(redis: Redis, prefix: string, jobId: string): Promise<void> {
+  await redis.publish(changesChannel(prefix), jobId);
+}
