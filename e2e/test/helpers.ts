@@ -130,6 +130,8 @@ export function launcherEnv(overrides: Record<string, string | undefined>): Node
     delete env[name];
   env['NODE_ENV'] = 'test';
   env['LOG_LEVEL'] = 'warn';
+  // Any free port: a Chronos running on this machine keeps its own.
+  env['SCHEDULER_METRICS_PORT'] = '0';
   for (const [k, v] of Object.entries(overrides)) {
     if (v === undefined) delete env[k];
     else env[k] = v;

@@ -177,6 +177,10 @@ const envSchema = z.object({
   SCHEDULER_TICK_MS: int(1000, 50, 60_000),
   SCHEDULER_HORIZON_SECONDS: int(60, 1, 3600),
   SCHEDULER_BATCH_SIZE: int(500, 1, 100_000),
+  /** Port of the scheduler's /metrics and /healthz (0: any free port). */
+  SCHEDULER_METRICS_PORT: int(9464, 0, 65535),
+  SCHEDULER_RECONCILE_MS: int(5000, 100, 600_000),
+  SCHEDULER_INSTANCE_ID: optionalString,
   MISFIRE_THRESHOLD_SECONDS: int(60, 0, 7 * 24 * 3600),
   FILE_JOBS_ROOT: optionalString,
   SCRIPT_ENABLED: bool(true),
@@ -230,6 +234,9 @@ export interface Config {
     readonly tickMs: number;
     readonly horizonSeconds: number;
     readonly batchSize: number;
+    readonly metricsPort: number;
+    readonly reconcileMs: number;
+    readonly instanceId: string | undefined;
     readonly misfireThresholdSeconds: number;
     readonly defaultTimezone: string;
   };
@@ -336,6 +343,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tickMs: e.SCHEDULER_TICK_MS,
       horizonSeconds: e.SCHEDULER_HORIZON_SECONDS,
       batchSize: e.SCHEDULER_BATCH_SIZE,
+      metricsPort: e.SCHEDULER_METRICS_PORT,
+      reconcileMs: e.SCHEDULER_RECONCILE_MS,
+      instanceId: e.SCHEDULER_INSTANCE_ID,
       misfireThresholdSeconds: e.MISFIRE_THRESHOLD_SECONDS,
       defaultTimezone: e.DEFAULT_TIMEZONE,
     },

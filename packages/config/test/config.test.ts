@@ -25,6 +25,9 @@ describe('loadConfig', () => {
       tickMs: 1000,
       horizonSeconds: 60,
       batchSize: 500,
+      metricsPort: 9464,
+      reconcileMs: 5000,
+      instanceId: undefined,
       misfireThresholdSeconds: 60,
       defaultTimezone: 'UTC',
     });
