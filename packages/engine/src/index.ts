@@ -5,3 +5,4 @@ export * from './enqueue.ts';
 export * from './changes.ts';
 export * from './scheduler.ts';
 export * from './job-changes.ts';
+export * from './jobs.ts';

@@ -1,0 +1,161 @@
+import { newId, validateSchedule, type JobTypeName, type ScheduleSpec } from '@chronos/core';
+import type { Prisma } from '@chronos/db';
+import { publishChange } from './changes.ts';
+import { firstFireAt, replanJob, type EngineDeps, type ReplanResult } from './job-changes.ts';
+import type { ScheduleRow } from './spec.ts';
+
+/** A schedule as callers give it (the REST API maps its JSON onto this). */
+export interface ScheduleInput {
+  type: 'ONCE' | 'CRON' | 'INTERVAL';
+  runAt?: Date | null;
+  cronExpression?: string | null;
+  intervalSeconds?: number | null;
+  intervalMode?: 'FIXED_RATE' | 'FIXED_DELAY';
+  anchorAt?: Date | null;
+  /** IANA zone; the deployment's DEFAULT_TIMEZONE when absent. */
+  timezone?: string | null;
+  dstGapPolicy?: 'SKIP' | 'SHIFT';
+  dstRepeatPolicy?: 'FIRST' | 'LAST' | 'BOTH';
+  misfirePolicy?: 'FIRE_NOW' | 'IGNORE' | 'RESCHEDULE';
+  misfireThresholdSeconds?: number | null;
+  misfireMaxCatchUp?: number;
+  resumePolicy?: 'SKIP_MISSED' | 'RUN_ONCE' | 'REPLAY';
+  jitterSeconds?: number;
+  startAt?: Date | null;
+  endAt?: Date | null;
+}
+
+export interface CreateJobInput {
+  ownerId: string;
+  name: string;
+  description?: string | null;
+  type: JobTypeName;
+  priority?: 'LOW' | 'MEDIUM' | 'HIGH';
+  overlapPolicy?: 'SKIP' | 'BUFFER_ONE' | 'BUFFER_ALL' | 'CANCEL_OTHER' | 'ALLOW_ALL';
+  timeoutSeconds?: number | null;
+  schedule: ScheduleInput;
+  /** Type-specific payload columns (validated by the type's schema before this call). */
+  payload?: Omit<Prisma.JobPayloadCreateWithoutJobInput, 'type'>;
+  retryPolicy?: Omit<Prisma.RetryPolicyCreateWithoutJobInput, 'job'>;
+}
+
+/** The stored form of a schedule input, with defaults applied, validated with field paths. */
+export function normalizeSchedule(input: ScheduleInput, defaults: { timezone: string; now: Date }) {
+  const data = {
+    scheduleType: input.type,
+    runAt: input.runAt ?? null,
+    cronExpression: input.cronExpression ?? null,
+    intervalSeconds: input.intervalSeconds ?? null,
+    intervalMode: input.intervalMode ?? 'FIXED_RATE',
+    // A recurring interval counts from its creation unless told otherwise.
+    anchorAt:
+      input.type === 'INTERVAL'
+        ? (input.anchorAt ?? input.startAt ?? defaults.now)
+        : (input.anchorAt ?? null),
+    timezone: input.timezone ?? defaults.timezone,
+    dstGapPolicy: input.dstGapPolicy ?? 'SHIFT',
+    dstRepeatPolicy: input.dstRepeatPolicy ?? 'FIRST',
+    misfirePolicy: input.misfirePolicy ?? 'FIRE_NOW',
+    misfireThresholdSeconds: input.misfireThresholdSeconds ?? null,
+    misfireMaxCatchUp: input.misfireMaxCatchUp ?? 100,
+    resumePolicy: input.resumePolicy ?? 'SKIP_MISSED',
+    jitterSeconds: input.jitterSeconds ?? 0,
+    startAt: input.startAt ?? null,
+    endAt: input.endAt ?? null,
+  } as const;
+  const spec: ScheduleSpec =
+    data.scheduleType === 'ONCE'
+      ? { type: 'ONCE', runAt: data.runAt as Date }
+      : data.scheduleType === 'CRON'
+        ? {
+            type: 'CRON',
+            cronExpression: data.cronExpression as string,
+            timezone: data.timezone,
+            dstGapPolicy: data.dstGapPolicy,
+            dstRepeatPolicy: data.dstRepeatPolicy,
+            startAt: data.startAt,
+            endAt: data.endAt,
+          }
+        : {
+            type: 'INTERVAL',
+            intervalSeconds: data.intervalSeconds as number,
+            intervalMode: data.intervalMode,
+            anchorAt: data.anchorAt,
+            startAt: data.startAt,
+            endAt: data.endAt,
+          };
+  validateSchedule(spec, 'schedule');
+  const row: ScheduleRow = {
+    schedule_type: data.scheduleType,
+    run_at: data.runAt,
+    cron_expression: data.cronExpression,
+    interval_seconds: data.intervalSeconds,
+    interval_mode: data.intervalMode,
+    anchor_at: data.anchorAt,
+    timezone: data.timezone,
+    dst_gap_policy: data.dstGapPolicy,
+    dst_repeat_policy: data.dstRepeatPolicy,
+    start_at: data.startAt,
+    end_at: data.endAt,
+    created_at: defaults.now,
+    next_fire_at: null,
+  };
+  return { data, nextFireAt: firstFireAt(row, defaults.now) };
+}
+
+/**
+ * Creates a job with its schedule (validated; errors name the field, e.g. `schedule.cronExpression`)
+ * in one transaction, plans its first slot and tells the schedulers, so it fires on time even when
+ * that is within the next second.
+ */
+export async function createJob(
+  deps: EngineDeps,
+  input: CreateJobInput,
+  opts: { defaultTimezone?: string } = {},
+): Promise<{ id: string; nextFireAt: Date | null }> {
+  const id = newId();
+  const now = new Date();
+  const { data, nextFireAt } = normalizeSchedule(input.schedule, {
+    timezone: opts.defaultTimezone ?? 'UTC',
+    now,
+  });
+  await deps.db.job.create({
+    data: {
+      id,
+      ownerId: input.ownerId,
+      name: input.name,
+      description: input.description ?? null,
+      type: input.type,
+      priority: input.priority ?? 'MEDIUM',
+      overlapPolicy: input.overlapPolicy ?? 'SKIP',
+      timeoutSeconds: input.timeoutSeconds ?? null,
+      status: nextFireAt ? 'SCHEDULED' : 'PENDING',
+      schedule: { create: { ...data, nextFireAt } },
+      payload: { create: input.payload ?? {} },
+      ...(input.retryPolicy ? { retryPolicy: { create: input.retryPolicy } } : {}),
+    },
+  });
+  await publishChange(deps.redis, deps.prefix, id);
+  return { id, nextFireAt };
+}
+
+/**
+ * Replaces a job's schedule (validated), bumps its definition version and re-plans: enqueued future
+ * slots that no longer apply are removed from Redis and say why in the ledger.
+ */
+export async function updateSchedule(
+  deps: EngineDeps,
+  jobId: string,
+  schedule: ScheduleInput,
+  opts: { defaultTimezone?: string } = {},
+): Promise<ReplanResult | null> {
+  const { data } = normalizeSchedule(schedule, { timezone: opts.defaultTimezone ?? 'UTC', now: new Date() });
+  const updated = await deps.db.$transaction(async (tx) => {
+    const job = await tx.job.findUnique({ where: { id: jobId }, select: { id: true } });
+    if (!job) return false;
+    await tx.jobSchedule.update({ where: { jobId }, data });
+    await tx.job.update({ where: { id: jobId }, data: { version: { increment: 1 } } });
+    return true;
+  });
+  return updated ? replanJob(deps, jobId) : null;
+}
