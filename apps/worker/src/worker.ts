@@ -2,17 +2,12 @@ import { hostname } from 'node:os';
 import type { Config } from '@chronos/config';
 import type { JobTypeName, Service } from '@chronos/core';
 import { createDb, type Db } from '@chronos/db';
+import { cancelChannel } from '@chronos/engine';
 import { createRedis, createTypeWorkers, pingRedis } from '@chronos/queue';
-import { UnrecoverableError, type Processor, type Worker } from 'bullmq';
+import type { Processor, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-
-/** Until the execution engine lands, a job of any type fails at once and is not retried. */
-export function placeholderProcessor(type: JobTypeName): Processor {
-  return async () => {
-    throw new UnrecoverableError(`no executor for ${type} jobs in this version of Chronos`);
-  };
-}
+import { RunCancelled, runProcessor, type Executor } from './run-processor.ts';
 
 export interface WorkerService extends Service {
   readonly workerId: string;
@@ -21,7 +16,10 @@ export interface WorkerService extends Service {
 }
 
 export interface WorkerServiceOptions {
+  /** Replaces the run processor entirely (tests of the process plumbing). */
   processor?: (type: JobTypeName) => Processor;
+  /** Replaces the executors (tests). */
+  executor?: (type: JobTypeName) => Executor;
 }
 
 /**
@@ -37,6 +35,8 @@ export function createWorkerService(
   const workerId = config.worker.id ?? `${hostname()}-${process.pid}`;
   let db: Db | undefined;
   let redis: Redis | undefined;
+  let subscriber: Redis | undefined;
+  const inFlight = new Map<string, AbortController>();
   let workers = new Map<JobTypeName, Worker>();
 
   return {
@@ -49,13 +49,31 @@ export function createWorkerService(
       await db.$queryRaw`SELECT 1`;
       redis = createRedis(config.redis.url, { name: `chronos-worker-${workerId}` });
       await pingRedis(redis, config.redis.url);
+      // Cancellation requests reach whichever worker runs the run.
+      subscriber = redis.duplicate();
+      subscriber.on('error', (err) => log.warn({ err }, 'cancel subscriber error'));
+      await subscriber.subscribe(cancelChannel(config.redis.prefix));
+      subscriber.on('message', (_channel, runId: string) => inFlight.get(runId)?.abort(new RunCancelled()));
       workers = createTypeWorkers({
         connection: redis,
         prefix: config.redis.prefix,
         types: config.worker.types,
         concurrency: config.worker.concurrency,
         workerId,
-        processor: opts.processor ?? placeholderProcessor,
+        processor:
+          opts.processor ??
+          ((type) =>
+            runProcessor(type, {
+              db: db as Db,
+              redis: redis as Redis,
+              prefix: config.redis.prefix,
+              workerId,
+              log,
+              misfireThresholdSeconds: config.scheduler.misfireThresholdSeconds,
+              defaultTimeoutSeconds: config.worker.defaultRunTimeoutSeconds,
+              inFlight,
+              ...(opts.executor ? { executor: opts.executor } : {}),
+            }) as Processor),
       });
       for (const [type, w] of workers) {
         w.on('error', (err) => log.error({ err, type }, 'worker error'));
@@ -82,6 +100,7 @@ export function createWorkerService(
         for (const w of all) w.cancelAllJobs('worker shutting down');
       }
       clearTimeout(timer);
+      subscriber?.disconnect();
       redis?.disconnect();
       await db?.$disconnect();
     },

@@ -62,17 +62,6 @@ describe('a worker process', () => {
     expect(service.workers.size).toBe(10);
   });
 
-  it('fails a job it has no executor for at once, without retrying', async () => {
-    const { service, queue } = setup({ WORKER_TYPES: 'DUMMY' });
-    await service.start();
-    const { q, events } = queue('DUMMY');
-    await events.waitUntilReady();
-    const job = await q.add('run', {}, { attempts: 3 });
-    await expect(job.waitUntilFinished(events, 10_000)).rejects.toThrow(/no executor for DUMMY jobs/);
-    const failed = await q.getJob(job.id as string);
-    expect(failed?.attemptsMade).toBe(1);
-  });
-
   it('on stop lets an in-flight job finish before closing', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));

@@ -6,3 +6,4 @@ export * from './changes.ts';
 export * from './scheduler.ts';
 export * from './job-changes.ts';
 export * from './jobs.ts';
+export * from './runs.ts';

@@ -1,0 +1,154 @@
+import { loadConfig } from '@chronos/config';
+import { newId } from '@chronos/core';
+import { createTestDatabase, type TestDatabase } from '@chronos/db/testing';
+import { createJob, createScheduler, requestCancel } from '@chronos/engine';
+import { closeQueues, createQueues, createRedis, type QueueSet } from '@chronos/queue';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createWorkerService, type WorkerService } from '../src/worker.ts';
+
+let tdb: TestDatabase;
+let redis: Redis;
+let queues: QueueSet;
+let worker: WorkerService;
+let ownerId: string;
+const prefix = `test-runs-${newId()}`;
+const log = pino({ level: 'silent' });
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('worker-runs');
+  redis = createRedis('redis://127.0.0.1:6379');
+  queues = createQueues({ connection: redis, prefix, types: ['DUMMY', 'HTTP'] });
+  ownerId = newId();
+  await tdb.db.user.create({ data: { id: ownerId, email: 'owner@example.test', passwordHash: 'x' } });
+  const config = loadConfig({
+    DATABASE_URL: tdb.url,
+    REDIS_PREFIX: prefix,
+    WORKER_TYPES: 'DUMMY,HTTP',
+    WORKER_ID: 'runner-1',
+    SHUTDOWN_GRACE_SECONDS: '5',
+  });
+  worker = createWorkerService(config, log);
+  await worker.start();
+});
+afterEach(async () => {
+  await tdb.db.job.deleteMany();
+});
+afterAll(async () => {
+  await worker?.stop();
+  for (const q of queues.values()) await q.obliterate({ force: true });
+  await closeQueues(queues);
+  redis?.disconnect();
+  await tdb?.drop();
+});
+
+const deps = () => ({ db: tdb.db, queues, redis, prefix });
+const tick = () => createScheduler({ ...deps(), log, instanceId: 'test' }).tick();
+
+async function finished(jobId: string, count = 1) {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const rows = await tdb.db.jobRun.findMany({
+      where: { jobId, status: { notIn: ['QUEUED', 'RUNNING'] } },
+      orderBy: { scheduledTime: 'asc' },
+    });
+    if (rows.length >= count) return rows;
+    if (Date.now() > deadline) throw new Error(`runs of ${jobId} did not finish`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('a scheduled slot, end to end', () => {
+  it('is planned by the scheduler and run once by the worker: QUEUED → RUNNING → SUCCESS', async () => {
+    const { id } = await createJob(deps(), {
+      ownerId,
+      name: 'once-now',
+      type: 'DUMMY',
+      schedule: { type: 'ONCE', runAt: new Date(Date.now() + 300) },
+    });
+    await tick();
+    const [run] = await finished(id);
+    expect(run?.status).toBe('SUCCESS');
+    expect(run?.workerId).toBe('runner-1');
+    expect(run?.startTime!.getTime()).toBeGreaterThanOrEqual(run!.scheduledTime.getTime());
+    expect(run?.durationMs).toBeGreaterThanOrEqual(0);
+    expect(run?.output).toEqual({ ok: true });
+    expect((await tdb.db.job.findUniqueOrThrow({ where: { id } })).status).toBe('SUCCEEDED');
+  });
+
+  it('a run longer than its timeout ends TIMEOUT', async () => {
+    const { id } = await createJob(deps(), {
+      ownerId,
+      name: 'slow',
+      type: 'DUMMY',
+      schedule: { type: 'ONCE', runAt: new Date() },
+      payload: { timeoutSeconds: 1, metadata: { sleepMs: 60_000 } },
+    });
+    await tick();
+    const [run] = await finished(id);
+    expect(run?.status).toBe('TIMEOUT');
+    expect(run?.errorMessage).toBe('run timed out after 1 s');
+  });
+
+  it('a cancel request aborts a running run: CANCELLED', async () => {
+    const { id } = await createJob(deps(), {
+      ownerId,
+      name: 'cancel-me',
+      type: 'DUMMY',
+      schedule: { type: 'ONCE', runAt: new Date() },
+      payload: { metadata: { sleepMs: 60_000 } },
+    });
+    await tick();
+    const running = await (async () => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const r = await tdb.db.jobRun.findFirst({ where: { jobId: id, status: 'RUNNING' } });
+        if (r) return r;
+        if (Date.now() > deadline) throw new Error('never started');
+        await new Promise((res) => setTimeout(res, 20));
+      }
+    })();
+    await requestCancel(redis, prefix, running.id);
+    const [run] = await finished(id);
+    expect(run?.status).toBe('CANCELLED');
+  });
+
+  it('a type without an executor in this version fails with a clear message', async () => {
+    const { id } = await createJob(deps(), {
+      ownerId,
+      name: 'http',
+      type: 'HTTP',
+      schedule: { type: 'ONCE', runAt: new Date() },
+    });
+    await tick();
+    const [run] = await finished(id);
+    expect(run?.status).toBe('FAILURE');
+    expect(run?.errorMessage).toBe('no executor for HTTP jobs in this version of Chronos');
+  });
+
+  it('with overlap SKIP, slots that come due during a long run are skipped and say why', async () => {
+    const anchor = new Date(Date.now() + 200);
+    const { id } = await createJob(deps(), {
+      ownerId,
+      name: 'overlapping',
+      type: 'DUMMY',
+      overlapPolicy: 'SKIP',
+      schedule: {
+        type: 'INTERVAL',
+        intervalSeconds: 1,
+        anchorAt: anchor,
+        endAt: new Date(anchor.getTime() + 2000),
+      },
+      payload: { metadata: { sleepMs: 2600 } },
+    });
+    await tick();
+    const rows = await finished(id, 3);
+    // Whichever slot started first ran; the two that came due while it ran were skipped.
+    const ran = rows.filter((r) => r.status === 'SUCCESS');
+    expect(ran).toHaveLength(1);
+    const skipped = rows.filter((r) => r.status === 'SKIPPED_OVERLAP');
+    expect(skipped).toHaveLength(2);
+    for (const r of skipped) expect(r.reason).toContain(ran[0]!.id);
+  });
+});
