@@ -8,6 +8,7 @@ import { recordSlots, type SlotRecord } from './ledger.ts';
 import { planSlots, type MisfirePolicyName } from './planner.ts';
 import { SCHEDULE_COLUMNS, specOf, type ScheduleRow } from './spec.ts';
 import { changesChannel } from './changes.ts';
+import { createPromoter } from './promoter.ts';
 
 interface Log {
   info(obj: object, msg?: string): void;
@@ -40,6 +41,11 @@ export interface SchedulerOptions {
   reconcileMs?: number;
   /** Called with each measured database-minus-process clock skew (ms). */
   onSkew?: (ms: number) => void;
+  /**
+   * Promote each enqueued slot at its exact due time instead of waiting for BullMQ's delayed-job
+   * promotion (lower fire lateness). @defaultValue true
+   */
+  promoteOnTime?: boolean;
 }
 
 export interface TickResult {
@@ -102,6 +108,10 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
   let wake: (() => void) | undefined;
   let loop: Promise<void> | undefined;
   let subscriber: Redis | undefined;
+  const promoter =
+    opts.promoteOnTime === false
+      ? undefined
+      : createPromoter(queues, (err) => log.warn({ err }, 'promotion failed'));
 
   async function claimOnce(): Promise<{
     result: TickResult;
@@ -222,6 +232,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       const { result, items, more } = await claimOnce();
       if (items.length > 0) {
         await enqueueRuns(queues, items, Date.now() + skew);
+        promoter?.schedule(items, skew, horizonMs);
         await db.$executeRaw`UPDATE job_runs SET enqueued_at = now() WHERE id = ANY(${items.map((i) => i.runId)}::text[])`;
       }
       total.claimed += result.claimed;
@@ -328,6 +339,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       clearTimeout(timer);
       wake?.();
       await loop;
+      promoter?.clear();
       subscriber?.disconnect();
     },
   };

@@ -114,6 +114,28 @@ describe('a scheduler tick', () => {
   });
 });
 
+describe('promotion at the due time', () => {
+  // Without a worker BullMQ never promotes a delayed job itself: only the scheduler's timer can.
+  it('moves an enqueued slot from delayed to waiting at its time, with no worker around to do it', async () => {
+    const due = new Date(Date.now() + 400);
+    const jobId = await createJob(h, { scheduleType: 'ONCE', runAt: due }, { nextFireAt: due });
+    await scheduler().tick();
+    const key = slotKey(jobId, due);
+    const job = await h.queues.get('DUMMY')!.getJob(key);
+    expect(await job?.getState()).toBe('delayed');
+    const state = await eventually(
+      async () => {
+        const st = await job?.getState();
+        return st === 'waiting' ? st : undefined;
+      },
+      5000,
+      'the slot to be promoted',
+    );
+    expect(state).toBe('waiting');
+    expect(Date.now()).toBeGreaterThanOrEqual(due.getTime());
+  });
+});
+
 describe('the reconciler', () => {
   it('re-adds recorded slots whose BullMQ job is missing (crash between commit and enqueue)', async () => {
     const jobId = await createJob(h, { intervalSeconds: 60 });
