@@ -15,8 +15,18 @@ export interface EnqueueItem {
   runId: string;
   jobId: string;
   key: string;
+  /** Attempt number of the run (1 when absent). */
+  attempt?: number;
   scheduledTime: Date;
   dueAt: Date;
+}
+
+/**
+ * The BullMQ job id of a run: the slot's idempotency key for the first attempt, `<key>-a<n>` for
+ * attempt n > 1 (each attempt is its own BullMQ job; ids may not contain ':').
+ */
+export function bullJobId(key: string, attempt = 1): string {
+  return attempt <= 1 ? key : `${key}-a${attempt}`;
 }
 
 /** Finished BullMQ jobs are kept a while for the dashboard; Postgres keeps the record. */
@@ -54,7 +64,7 @@ export async function enqueueRuns(
             scheduledTime: it.scheduledTime.toISOString(),
           } satisfies RunJobData,
           opts: {
-            jobId: it.key,
+            jobId: bullJobId(it.key, it.attempt),
             delay: Math.max(0, it.dueAt.getTime() - nowMs),
             attempts: 1,
             ...JOB_RETENTION,

@@ -7,3 +7,4 @@ export * from './scheduler.ts';
 export * from './job-changes.ts';
 export * from './jobs.ts';
 export * from './runs.ts';
+export * from './retry.ts';

@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Db, Prisma } from '@chronos/db';
 import type { Redis } from 'ioredis';
+import { isJobType, newId, type JobTypeName } from '@chronos/core';
+import type { QueueSet } from '@chronos/queue';
 import { publishChange } from './changes.ts';
+import { enqueueRuns } from './enqueue.ts';
+import { matchesRetryOn, retryDelayMs } from './retry.ts';
 
 type Tx = Prisma.TransactionClient;
 
@@ -15,6 +19,8 @@ export type StartDecision =
       attempt: number;
       lockToken: string;
       definitionVersion: number;
+      /** Set when this run took over from a worker that stopped responding (the previous attempt's id). */
+      tookOverFrom?: string;
     }
   /** The slot will not run; the ledger says why. */
   | {
@@ -64,7 +70,16 @@ async function setFate(tx: Tx, runId: string, status: string, reason: string): P
  */
 export async function startRun(
   db: Db,
-  opts: { runId: string; workerId: string; misfireThresholdSeconds: number },
+  opts: {
+    runId: string;
+    workerId: string;
+    misfireThresholdSeconds: number;
+    /**
+     * The queue delivered this run again after its worker stopped renewing the lock (BullMQ's
+     * stall detection): a RUNNING row is then taken over as a new attempt with the same key.
+     */
+    takeover?: boolean;
+  },
 ): Promise<StartDecision> {
   return db.$transaction(async (tx) => {
     const [run] = await tx.$queryRaw<RunRow[]>`
@@ -76,6 +91,7 @@ export async function startRun(
        WHERE r.id = ${opts.runId}
          FOR UPDATE OF r, j`;
     if (!run) return { action: 'GONE', reason: 'run not found (job deleted)' };
+    if (run.status === 'RUNNING' && opts.takeover) return takeOver(tx, run, opts.workerId);
     if (run.status !== 'QUEUED') return { action: 'GONE', reason: `run is ${run.status}, not QUEUED` };
     const scheduled = run.trigger === 'SCHEDULED';
 
@@ -170,72 +186,294 @@ export async function startRun(
   });
 }
 
+/**
+ * The worker of `run` stopped responding mid-run (killed, or its lock expired): its attempt is
+ * closed as FAILURE (WORKER_LOST) — so its lock token no longer finishes anything — and a new
+ * attempt with the same idempotency key starts RUNNING under this worker.
+ */
+async function takeOver(tx: Tx, run: RunRow, workerId: string): Promise<StartDecision> {
+  const [lost] = await tx.$queryRaw<
+    { worker_id: string | null; idempotency_key: string; definition_version: number | null }[]
+  >`
+    UPDATE job_runs
+       SET status = 'FAILURE', end_time = now(), error_code = 'WORKER_LOST',
+           duration_ms = GREATEST(0, (EXTRACT(EPOCH FROM (now() - start_time)) * 1000)::int),
+           error_message = 'worker ' || coalesce(worker_id, '?') || ' stopped responding; the run was taken over by ' || ${workerId},
+           lock_token = NULL, updated_at = now()
+     WHERE id = ${run.id}
+    RETURNING worker_id, idempotency_key, definition_version`;
+  const [{ next } = { next: run.attempt + 1 }] = await tx.$queryRaw<{ next: number }[]>`
+    SELECT max(attempt) + 1 AS next FROM job_runs WHERE idempotency_key = ${lost!.idempotency_key}`;
+  const id = newId();
+  const lockToken = randomUUID();
+  await tx.$executeRaw`
+    INSERT INTO job_runs (id, job_id, idempotency_key, attempt, status, trigger, scheduled_time, due_at, start_time,
+                          worker_id, lock_token, retry_of_id, definition_version, reason, updated_at)
+    VALUES (${id}, ${run.job_id}, ${lost!.idempotency_key}, ${next}, 'RUNNING', ${run.trigger}::"TriggerSource",
+            ${run.scheduled_time}, ${run.due_at}, now(), ${workerId}, ${lockToken}, ${run.id}, ${run.job_version},
+            ${`took over from worker ${lost!.worker_id ?? '?'} (attempt ${run.attempt} lost)`}, now())`;
+  return {
+    action: 'RUN',
+    runId: id,
+    jobId: run.job_id,
+    attempt: next,
+    lockToken,
+    definitionVersion: run.job_version,
+    tookOverFrom: run.id,
+  };
+}
+
 export interface FinishInput {
   runId: string;
   lockToken: string;
   status: 'SUCCESS' | 'FAILURE' | 'TIMEOUT' | 'CANCELLED';
   errorMessage?: string | null;
+  /** Classified failure code (TIMEOUT, NETWORK, HTTP_5XX, …) matched against retry_on. */
   errorCode?: string | null;
   exitCode?: number | null;
+  httpStatus?: number | null;
   output?: Prisma.InputJsonValue | null;
 }
 
+export interface FinishResult {
+  /** False when the lock token is not the run's current one (a stale worker): nothing was written. */
+  accepted: boolean;
+  /** The next attempt, when the failure matched the retry policy. */
+  retry?: { runId: string; attempt: number; dueAt: Date };
+  /** The DLQ entry, when the last attempt failed. */
+  dlqEventId?: string;
+}
+
+export interface FinishDeps {
+  /** Announces fixed-delay re-plans to schedulers. */
+  redis?: Redis;
+  prefix?: string;
+  /** Enqueues the next attempt of a retried run. */
+  queues?: QueueSet;
+  random?: () => number;
+}
+
+interface FinishedRow {
+  job_id: string;
+  idempotency_key: string;
+  attempt: number;
+  trigger: string;
+  scheduled_time: Date;
+  end_time: Date;
+  duration_ms: number | null;
+  definition_version: number | null;
+}
+
+interface JobRow {
+  owner_id: string;
+  owner_email: string;
+  name: string;
+  type: string;
+  status: string;
+  alert_threshold: number;
+  schedule_id: number | null;
+  schedule_type: string | null;
+  interval_mode: string | null;
+  interval_seconds: number | null;
+  end_at: Date | null;
+  max_attempts: number | null;
+  backoff_strategy: 'FIXED' | 'EXPONENTIAL' | null;
+  backoff_seconds: number | null;
+  retry_on: string[] | null;
+  jitter: boolean | null;
+}
+
+async function notify(
+  tx: Tx,
+  job: JobRow,
+  jobId: string,
+  runId: string,
+  template: 'JOB_FAILING' | 'JOB_RECOVERED' | 'RUN_DEAD_LETTERED',
+  payload: Record<string, unknown>,
+): Promise<void> {
+  await tx.notification.create({
+    data: {
+      userId: job.owner_id,
+      jobId,
+      runId,
+      channel: 'EMAIL',
+      target: job.owner_email,
+      templateCode: template,
+      payload: { jobName: job.name, ...payload } as Prisma.InputJsonValue,
+    },
+  });
+}
+
 /**
- * Records a run's end. Fenced: only the holder of the current lock token of a RUNNING run can finish
- * it, so a late finish from a worker that lost the run never overwrites a newer attempt. Updates the
- * job's status (ONCE jobs end SUCCEEDED / FAILED) and, for fixed-delay schedules, plans the next slot
- * from the finish time.
+ * Records a run's end, in one transaction with everything that follows from it:
+ * - fenced: only the holder of the current lock token of a RUNNING run can finish it, so a late
+ *   finish from a worker that lost the run never overwrites a newer attempt;
+ * - job_stats (totals, successes, failures, last times, consecutive failures, average duration),
+ *   serialised on the job's row so concurrent finishes lose no update; one JOB_FAILING notification
+ *   when consecutive failures reach the job's alert threshold, one JOB_RECOVERED at the next success;
+ * - a failure that matches the retry policy queues the next attempt (same idempotency key, trigger
+ *   RETRY, after the backoff); the last failed attempt goes to the DLQ with a notification to the
+ *   job's owner; a CANCELLED run is neither retried nor dead-lettered;
+ * - the job's status (ONCE jobs end SUCCEEDED / FAILED) and, for fixed-delay schedules, the next slot.
  */
-export async function finishRun(
-  db: Db,
-  input: FinishInput,
-  change?: { redis: Redis; prefix: string },
-): Promise<{ accepted: boolean }> {
+export async function finishRun(db: Db, input: FinishInput, deps: FinishDeps = {}): Promise<FinishResult> {
   const out = await db.$transaction(async (tx) => {
-    const rows = await tx.$queryRaw<{ job_id: string; end_time: Date }[]>`
+    const [row] = await tx.$queryRaw<FinishedRow[]>`
       UPDATE job_runs
          SET status = ${input.status}::"RunStatus", end_time = now(),
              duration_ms = GREATEST(0, (EXTRACT(EPOCH FROM (now() - start_time)) * 1000)::int),
              error_message = ${input.errorMessage ?? null}, error_code = ${input.errorCode ?? null},
-             exit_code = ${input.exitCode ?? null}, output = ${input.output === undefined || input.output === null ? null : JSON.stringify(input.output)}::jsonb,
+             exit_code = ${input.exitCode ?? null},
+             output = ${input.output === undefined || input.output === null ? null : JSON.stringify(input.output)}::jsonb,
              updated_at = now()
        WHERE id = ${input.runId} AND status = 'RUNNING' AND lock_token = ${input.lockToken}
-      RETURNING job_id, end_time`;
-    const row = rows[0];
+      RETURNING job_id, idempotency_key, attempt, trigger::text AS trigger, scheduled_time, end_time, duration_ms,
+                definition_version`;
     if (!row) return null;
-    const [sched] = await tx.$queryRaw<
-      {
-        id: number;
-        schedule_type: string;
-        interval_mode: string;
-        interval_seconds: number | null;
-        end_at: Date | null;
-        job_status: string;
-      }[]
-    >`SELECT s.id, s.schedule_type::text AS schedule_type, s.interval_mode::text AS interval_mode, s.interval_seconds,
-             s.end_at, j.status::text AS job_status
-        FROM jobs j LEFT JOIN job_schedules s ON s.job_id = j.id WHERE j.id = ${row.job_id} FOR UPDATE OF j`;
-    const stillRunning = await tx.jobRun.count({ where: { jobId: row.job_id, status: 'RUNNING' } });
-    let next: Date | null = null;
-    if (sched && sched.job_status !== 'PAUSED') {
-      let status = stillRunning > 0 ? 'RUNNING' : 'SCHEDULED';
-      if (sched.schedule_type === 'ONCE' && stillRunning === 0)
-        status =
-          input.status === 'SUCCESS' ? 'SUCCEEDED' : input.status === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
-      await tx.$executeRaw`UPDATE jobs SET status = ${status}::"JobStatus", updated_at = now() WHERE id = ${row.job_id}`;
-      if (
-        sched.schedule_type === 'INTERVAL' &&
-        sched.interval_mode === 'FIXED_DELAY' &&
-        sched.interval_seconds
-      ) {
-        next = new Date(row.end_time.getTime() + sched.interval_seconds * 1000);
-        if (sched.end_at && next > sched.end_at) next = null;
-        await tx.$executeRaw`UPDATE job_schedules SET next_fire_at = ${next}, updated_at = now() WHERE id = ${sched.id}`;
+    const jobId = row.job_id;
+    const [job] = await tx.$queryRaw<JobRow[]>`
+      SELECT j.owner_id, u.email AS owner_email, j.name, j.type::text AS type, j.status::text AS status,
+             j.alert_threshold, s.id AS schedule_id, s.schedule_type::text AS schedule_type,
+             s.interval_mode::text AS interval_mode, s.interval_seconds, s.end_at,
+             p.max_attempts, p.backoff_strategy::text AS backoff_strategy, p.backoff_seconds, p.retry_on, p.jitter
+        FROM jobs j JOIN users u ON u.id = j.owner_id
+        LEFT JOIN job_schedules s ON s.job_id = j.id LEFT JOIN retry_policies p ON p.job_id = j.id
+       WHERE j.id = ${jobId}
+         FOR UPDATE OF j`;
+    if (!job) return null;
+    const success = input.status === 'SUCCESS';
+    const failed = input.status === 'FAILURE' || input.status === 'TIMEOUT';
+
+    // Statistics, serialised by the job row lock taken above.
+    await tx.$executeRaw`INSERT INTO job_stats (job_id) VALUES (${jobId}) ON CONFLICT (job_id) DO NOTHING`;
+    const [stats] = await tx.$queryRaw<{ consecutive_failures: number; alert_open: boolean }[]>`
+      SELECT consecutive_failures, alert_open FROM job_stats WHERE job_id = ${jobId} FOR UPDATE`;
+    const consecutive = success
+      ? 0
+      : failed
+        ? (stats?.consecutive_failures ?? 0) + 1
+        : (stats?.consecutive_failures ?? 0);
+    const wasOpen = stats?.alert_open ?? false;
+    const alertNow = failed && !wasOpen && consecutive >= job.alert_threshold;
+    const recovered = success && wasOpen;
+    const duration = row.duration_ms ?? 0;
+    await tx.$executeRaw`
+      UPDATE job_stats
+         SET total_executions = total_executions + 1,
+             successful_executions = successful_executions + ${success ? 1 : 0},
+             failed_executions = failed_executions + ${failed ? 1 : 0},
+             total_duration_ms = total_duration_ms + ${duration},
+             avg_duration_ms = (total_duration_ms + ${duration})::float8 / (total_executions + 1),
+             last_execution_at = ${row.end_time},
+             last_success_at = CASE WHEN ${success} THEN ${row.end_time}::timestamptz ELSE last_success_at END,
+             last_failure_at = CASE WHEN ${failed} THEN ${row.end_time}::timestamptz ELSE last_failure_at END,
+             consecutive_failures = ${consecutive},
+             alert_open = ${alertNow || (wasOpen && !recovered)},
+             updated_at = now()
+       WHERE job_id = ${jobId}`;
+    if (alertNow)
+      await notify(tx, job, jobId, input.runId, 'JOB_FAILING', {
+        consecutiveFailures: consecutive,
+        threshold: job.alert_threshold,
+        error: input.errorMessage ?? null,
+      });
+    if (recovered) await notify(tx, job, jobId, input.runId, 'JOB_RECOVERED', {});
+
+    // Retry or dead-letter.
+    let retry: { runId: string; attempt: number; dueAt: Date } | undefined;
+    let dlqEventId: string | undefined;
+    if (failed) {
+      const maxAttempts = job.max_attempts ?? 1;
+      const retryable =
+        row.attempt < maxAttempts &&
+        matchesRetryOn(job.retry_on ?? [], {
+          code: input.errorCode ?? input.status,
+          exitCode: input.exitCode ?? null,
+          httpStatus: input.httpStatus ?? null,
+        });
+      if (retryable) {
+        const delay = retryDelayMs(
+          {
+            backoffStrategy: job.backoff_strategy ?? 'FIXED',
+            backoffSeconds: job.backoff_seconds ?? 60,
+            jitter: job.jitter ?? true,
+          },
+          row.attempt,
+          deps.random,
+        );
+        const dueAt = new Date(row.end_time.getTime() + delay);
+        const id = newId();
+        await tx.$executeRaw`
+          INSERT INTO job_runs (id, job_id, idempotency_key, attempt, status, trigger, scheduled_time, due_at,
+                                retry_of_id, definition_version, reason, updated_at)
+          VALUES (${id}, ${jobId}, ${row.idempotency_key}, ${row.attempt + 1}, 'QUEUED', 'RETRY', ${row.scheduled_time},
+                  ${dueAt}, ${input.runId}, ${row.definition_version},
+                  ${`retry ${row.attempt + 1}/${maxAttempts} after ${input.errorCode ?? input.status}`}, now())`;
+        retry = { runId: id, attempt: row.attempt + 1, dueAt };
+      } else {
+        dlqEventId = newId();
+        const reason =
+          `${input.status}${input.errorCode && input.errorCode !== input.status ? ` (${input.errorCode})` : ''}: ` +
+          `${input.errorMessage ?? 'no message'}` +
+          (row.attempt > 1 ? ` — after ${row.attempt} attempts` : '');
+        await tx.dlqEvent.create({
+          data: { id: dlqEventId, jobId, runId: input.runId, failureReason: reason },
+        });
+        await notify(tx, job, jobId, input.runId, 'RUN_DEAD_LETTERED', { dlqEventId, reason });
       }
     }
-    return { jobId: row.job_id, next };
+
+    // The job's status follows its runs; a fixed-delay schedule plans from this finish.
+    const stillRunning = await tx.jobRun.count({ where: { jobId, status: 'RUNNING' } });
+    let next: Date | null = null;
+    if (job.status !== 'PAUSED') {
+      let status = stillRunning > 0 ? 'RUNNING' : 'SCHEDULED';
+      if (job.schedule_type === 'ONCE' && stillRunning === 0 && !retry)
+        status = success ? 'SUCCEEDED' : input.status === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
+      await tx.$executeRaw`UPDATE jobs SET status = ${status}::"JobStatus", updated_at = now() WHERE id = ${jobId}`;
+      if (
+        job.schedule_type === 'INTERVAL' &&
+        job.interval_mode === 'FIXED_DELAY' &&
+        job.interval_seconds &&
+        job.schedule_id &&
+        !retry
+      ) {
+        next = new Date(row.end_time.getTime() + job.interval_seconds * 1000);
+        if (job.end_at && next > job.end_at) next = null;
+        await tx.$executeRaw`UPDATE job_schedules SET next_fire_at = ${next}, updated_at = now() WHERE id = ${job.schedule_id}`;
+      }
+    }
+    return {
+      jobId,
+      type: job.type,
+      key: row.idempotency_key,
+      scheduledTime: row.scheduled_time,
+      next,
+      retry,
+      dlqEventId,
+    };
   });
   if (!out) return { accepted: false };
-  if (out.next && change) await publishChange(change.redis, change.prefix, out.jobId);
-  return { accepted: true };
+  if (out.retry && deps.queues && isJobType(out.type))
+    await enqueueRuns(
+      deps.queues,
+      [
+        {
+          type: out.type as JobTypeName,
+          runId: out.retry.runId,
+          jobId: out.jobId,
+          key: out.key,
+          attempt: out.retry.attempt,
+          scheduledTime: out.scheduledTime,
+          dueAt: out.retry.dueAt,
+        },
+      ],
+      Date.now(),
+    );
+  if (out.next && deps.redis && deps.prefix) await publishChange(deps.redis, deps.prefix, out.jobId);
+  return {
+    accepted: true,
+    ...(out.retry ? { retry: out.retry } : {}),
+    ...(out.dlqEventId ? { dlqEventId: out.dlqEventId } : {}),
+  };
 }

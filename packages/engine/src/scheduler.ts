@@ -3,7 +3,7 @@ import type { Db } from '@chronos/db';
 import { queueName } from '@chronos/core';
 import type { QueueSet } from '@chronos/queue';
 import type { Redis } from 'ioredis';
-import { enqueueRuns, type EnqueueItem } from './enqueue.ts';
+import { bullJobId, enqueueRuns, type EnqueueItem } from './enqueue.ts';
 import { recordSlots, type SlotRecord } from './ledger.ts';
 import { planSlots, type MisfirePolicyName } from './planner.ts';
 import { SCHEDULE_COLUMNS, specOf, type ScheduleRow } from './spec.ts';
@@ -251,11 +251,12 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
         id: string;
         job_id: string;
         idempotency_key: string;
+        attempt: number;
         scheduled_time: Date;
         due_at: Date;
         type: string;
       }[] = await db.$queryRaw`
-          SELECT r.id, r.job_id, r.idempotency_key, r.scheduled_time, r.due_at, j.type::text AS type
+          SELECT r.id, r.job_id, r.idempotency_key, r.attempt, r.scheduled_time, r.due_at, j.type::text AS type
             FROM job_runs r JOIN jobs j ON j.id = r.job_id
            WHERE r.status = 'QUEUED' AND r.due_at <= now() + ${horizonMs} * interval '1 millisecond'
              AND (${cursor === null} OR (r.due_at, r.id) > (${cursor?.due ?? new Date(0)}::timestamptz, ${cursor?.id ?? ''}))
@@ -265,7 +266,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       const pipeline = opts.redis.pipeline();
       for (const r of rows) {
         if (!isJobType(r.type)) continue;
-        pipeline.exists(`${opts.prefix}:${queueName(r.type)}:${r.idempotency_key}`);
+        pipeline.exists(`${opts.prefix}:${queueName(r.type)}:${bullJobId(r.idempotency_key, r.attempt)}`);
       }
       const exists = (await pipeline.exec()) ?? [];
       const missing: EnqueueItem[] = [];
@@ -279,6 +280,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
             runId: r.id,
             jobId: r.job_id,
             key: r.idempotency_key,
+            attempt: r.attempt,
             scheduledTime: r.scheduled_time,
             dueAt: r.due_at,
           });

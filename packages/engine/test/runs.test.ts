@@ -162,9 +162,7 @@ describe('finishing a run', () => {
         errorMessage: 'boom',
         exitCode: 3,
       }),
-    ).toEqual({
-      accepted: true,
-    });
+    ).toMatchObject({ accepted: true, dlqEventId: expect.any(String) });
     const r = await run(id);
     expect(r.status).toBe('FAILURE');
     expect(r.errorMessage).toBe('boom');
