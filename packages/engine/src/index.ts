@@ -8,3 +8,6 @@ export * from './job-changes.ts';
 export * from './jobs.ts';
 export * from './runs.ts';
 export * from './retry.ts';
+export * from './dlq.ts';
+export * from './cancel.ts';
+export * from './run-log.ts';

@@ -235,7 +235,7 @@ describe('taking over a run whose worker died', () => {
       (await finishRun(h.db, { runId: taken.runId, lockToken: taken.lockToken, status: 'SUCCESS' })).accepted,
     ).toBe(true);
     const rows = await h.db.jobRun.findMany({
-      where: { idempotencyKey: row!.idempotencyKey },
+      where: { idempotencyKey: row!.idempotency_key },
       orderBy: { attempt: 'asc' },
     });
     expect(rows.map((r) => [r.attempt, r.status, r.workerId, r.errorCode])).toEqual([

@@ -1,0 +1,51 @@
+import { NotFoundError, isJobType, type JobTypeName } from '@chronos/core';
+import { requestCancel } from './changes.ts';
+import { bullJobId } from './enqueue.ts';
+import type { EngineDeps } from './job-changes.ts';
+
+export type CancelOutcome =
+  /** It was waiting: it is CANCELLED and will never start. */
+  | 'CANCELLED'
+  /** It is running: its worker was asked to abort it; it ends CANCELLED. */
+  | 'CANCEL_REQUESTED'
+  /** It had already ended (or was skipped): nothing to do. */
+  | 'ALREADY_FINISHED';
+
+/**
+ * Cancels a run. A queued run is marked CANCELLED in Postgres (the worker's start check then refuses
+ * it) and removed from Redis; a running run's worker is told to abort it (outcome CANCELLED).
+ * Cancelled runs are neither retried nor dead-lettered.
+ */
+export async function cancelRun(
+  deps: EngineDeps,
+  runId: string,
+  opts: { by?: string } = {},
+): Promise<CancelOutcome> {
+  const row = await deps.db.$transaction(async (tx) => {
+    const [r] = await tx.$queryRaw<
+      { status: string; idempotency_key: string; attempt: number; type: string }[]
+    >`
+      SELECT r.status::text AS status, r.idempotency_key, r.attempt, j.type::text AS type
+        FROM job_runs r JOIN jobs j ON j.id = r.job_id WHERE r.id = ${runId} FOR UPDATE OF r`;
+    if (!r) throw new NotFoundError('run', runId);
+    if (r.status === 'QUEUED')
+      await tx.$executeRaw`
+        UPDATE job_runs SET status = 'CANCELLED', end_time = now(), updated_at = now(),
+               reason = ${`cancelled before it started${opts.by ? ` by ${opts.by}` : ''}`}
+         WHERE id = ${runId}`;
+    return r;
+  });
+  if (row.status === 'QUEUED') {
+    if (isJobType(row.type))
+      await deps.queues
+        .get(row.type as JobTypeName)
+        ?.remove(bullJobId(row.idempotency_key, row.attempt))
+        .catch(() => 0);
+    return 'CANCELLED';
+  }
+  if (row.status === 'RUNNING') {
+    await requestCancel(deps.redis, deps.prefix, runId);
+    return 'CANCEL_REQUESTED';
+  }
+  return 'ALREADY_FINISHED';
+}

@@ -1,0 +1,130 @@
+import type { Db } from '@chronos/db';
+
+export type LogLevelName = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+export interface RunLogOptions {
+  /** Most lines stored per run. @defaultValue 10000 */
+  maxLines?: number;
+  /** Most bytes (message + context) stored per run. @defaultValue 5 MiB */
+  maxBytes?: number;
+  /** Lines buffered before a write. @defaultValue 500 */
+  batchSize?: number;
+  /** Longest a line waits in the buffer. @defaultValue 200 ms */
+  flushMs?: number;
+  /** Applied to every message and context before storing (secret masking). */
+  mask?: (text: string) => string;
+  onError?: (err: unknown) => void;
+}
+
+export interface RunLogger {
+  trace(message: string, context?: Record<string, unknown>): void;
+  debug(message: string, context?: Record<string, unknown>): void;
+  info(message: string, context?: Record<string, unknown>): void;
+  warn(message: string, context?: Record<string, unknown>): void;
+  error(message: string, context?: Record<string, unknown>): void;
+  /** Writes what is buffered and, if lines were dropped, one last line saying so. */
+  close(): Promise<void>;
+  readonly stored: number;
+  readonly dropped: number;
+}
+
+interface Line {
+  ts: Date;
+  level: LogLevelName;
+  message: string;
+  context: string | null;
+}
+
+/**
+ * A run's log: lines go to job_run_logs in batches (one multi-row INSERT per batch, never one per
+ * line), capped per run; past the cap lines are counted, not stored, and `close()` ends the log with
+ * one line saying how many were dropped.
+ */
+export function createRunLogger(db: Db, runId: string, opts: RunLogOptions = {}): RunLogger {
+  const maxLines = opts.maxLines ?? 10_000;
+  const maxBytes = opts.maxBytes ?? 5 * 1024 * 1024;
+  const batchSize = opts.batchSize ?? 500;
+  const flushMs = opts.flushMs ?? 200;
+  const mask = opts.mask ?? ((t: string) => t);
+  let buffer: Line[] = [];
+  let stored = 0;
+  let bytes = 0;
+  let dropped = 0;
+  let droppedBytes = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let writing: Promise<void> = Promise.resolve();
+
+  function write(lines: Line[]): void {
+    writing = writing.then(async () => {
+      try {
+        await db.$executeRaw`
+          INSERT INTO job_run_logs (run_id, "timestamp", level, message, context)
+          SELECT ${runId}, t, l::"LogLevel", m, c::jsonb
+            FROM unnest(${lines.map((l) => l.ts)}::timestamptz[], ${lines.map((l) => l.level)}::text[],
+                        ${lines.map((l) => l.message)}::text[], ${lines.map((l) => l.context)}::text[]) AS v(t, l, m, c)`;
+      } catch (err) {
+        opts.onError?.(err);
+      }
+    });
+  }
+
+  function flush(): void {
+    clearTimeout(timer);
+    timer = undefined;
+    if (buffer.length === 0) return;
+    const lines = buffer;
+    buffer = [];
+    write(lines);
+  }
+
+  function add(level: LogLevelName, message: string, context?: Record<string, unknown>): void {
+    const text = mask(String(message));
+    let ctx: string | null = null;
+    if (context !== undefined) {
+      try {
+        ctx = mask(JSON.stringify(context));
+      } catch {
+        ctx = JSON.stringify({ unserialisable: true });
+      }
+    }
+    const size = Buffer.byteLength(text) + (ctx ? Buffer.byteLength(ctx) : 0);
+    if (stored >= maxLines || bytes + size > maxBytes) {
+      dropped++;
+      droppedBytes += size;
+      return;
+    }
+    stored++;
+    bytes += size;
+    buffer.push({ ts: new Date(), level, message: text, context: ctx });
+    if (buffer.length >= batchSize) flush();
+    else if (!timer) {
+      timer = setTimeout(flush, flushMs);
+      timer.unref();
+    }
+  }
+
+  return {
+    trace: (m, c) => add('TRACE', m, c),
+    debug: (m, c) => add('DEBUG', m, c),
+    info: (m, c) => add('INFO', m, c),
+    warn: (m, c) => add('WARN', m, c),
+    error: (m, c) => add('ERROR', m, c),
+    get stored() {
+      return stored;
+    },
+    get dropped() {
+      return dropped;
+    },
+    async close() {
+      if (dropped > 0)
+        buffer.push({
+          ts: new Date(),
+          level: 'WARN',
+          message: `${dropped} more log lines (${droppedBytes} bytes) were dropped: the run's log is capped at ${maxLines} lines / ${maxBytes} bytes`,
+          context: JSON.stringify({ dropped, droppedBytes, maxLines, maxBytes }),
+        });
+      flush();
+      await writing;
+    },
+  };
+}

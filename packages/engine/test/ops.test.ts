@@ -1,0 +1,190 @@
+import { ConflictError, NotFoundError, slotKey } from '@chronos/core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cancelRun,
+  cancelChannel,
+  createRunLogger,
+  finishRun,
+  ignoreDlqEvent,
+  recordSlots,
+  replayDlqEvent,
+  resolveDlqEvent,
+  startRun,
+} from '../src/index.ts';
+import { createJob, harness, type Harness } from './fixtures.ts';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await harness('engine-ops');
+});
+afterEach(async () => {
+  await h.db.job.deleteMany();
+  for (const q of h.queues.values()) await q.obliterate({ force: true });
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+async function queuedRun(jobId: string) {
+  const t = new Date(Date.now() - 500);
+  const [row] = await h.db.$transaction((tx) =>
+    recordSlots(tx, [
+      {
+        jobId,
+        key: slotKey(jobId, t),
+        status: 'QUEUED',
+        trigger: 'SCHEDULED',
+        scheduledTime: t,
+        dueAt: t,
+        reason: null,
+        definitionVersion: 1,
+      },
+    ]),
+  );
+  return row!;
+}
+
+describe('cancelling a run', () => {
+  it('a queued run is CANCELLED, leaves Redis, and never starts', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    const row = await queuedRun(jobId);
+    await h.queues.get('DUMMY')!.add('run', { runId: row.id }, { jobId: row.idempotency_key, delay: 60_000 });
+    expect(await cancelRun(h, row.id, { by: 'ops@example.test' })).toBe('CANCELLED');
+    const r = await h.db.jobRun.findUniqueOrThrow({ where: { id: row.id } });
+    expect(r.status).toBe('CANCELLED');
+    expect(r.reason).toBe('cancelled before it started by ops@example.test');
+    expect(await h.queues.get('DUMMY')!.getJob(row.idempotency_key)).toBeUndefined();
+    expect((await startRun(h.db, { runId: row.id, workerId: 'w', misfireThresholdSeconds: 60 })).action).toBe(
+      'GONE',
+    );
+  });
+
+  it('a running run: its worker is told to abort it', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    const row = await queuedRun(jobId);
+    await startRun(h.db, { runId: row.id, workerId: 'w', misfireThresholdSeconds: 60 });
+    const sub = h.redis.duplicate();
+    await sub.subscribe(cancelChannel(h.prefix));
+    const heard = new Promise<string>((resolve) => sub.on('message', (_c, m: string) => resolve(m)));
+    expect(await cancelRun(h, row.id)).toBe('CANCEL_REQUESTED');
+    expect(await heard).toBe(row.id);
+    sub.disconnect();
+  });
+
+  it('a finished run stays as it was; an unknown one is not found', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    const row = await queuedRun(jobId);
+    const d = await startRun(h.db, { runId: row.id, workerId: 'w', misfireThresholdSeconds: 60 });
+    if (d.action !== 'RUN') throw new Error('not started');
+    await finishRun(h.db, { runId: row.id, lockToken: d.lockToken, status: 'SUCCESS' });
+    expect(await cancelRun(h, row.id)).toBe('ALREADY_FINISHED');
+    await expect(cancelRun(h, '01JNOTARUN0000000000000000')).rejects.toThrow(NotFoundError);
+  });
+});
+
+describe('the dead-letter queue', () => {
+  async function deadLettered() {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    const row = await queuedRun(jobId);
+    const d = await startRun(h.db, { runId: row.id, workerId: 'w', misfireThresholdSeconds: 60 });
+    if (d.action !== 'RUN') throw new Error('not started');
+    const out = await finishRun(h.db, {
+      runId: row.id,
+      lockToken: d.lockToken,
+      status: 'FAILURE',
+      errorMessage: 'kaput',
+    });
+    return { jobId, dlqId: out.dlqEventId! };
+  }
+
+  it('replay queues a new run, trigger REPLAY, linked to the entry', async () => {
+    const { jobId, dlqId } = await deadLettered();
+    const { runId } = await replayDlqEvent(h, dlqId);
+    const r = await h.db.jobRun.findUniqueOrThrow({ where: { id: runId } });
+    expect(r).toMatchObject({ jobId, status: 'QUEUED', trigger: 'REPLAY', dlqEventId: dlqId, attempt: 1 });
+    expect(r.idempotencyKey).toBe(`${jobId}-replay-${dlqId}-1`);
+    expect(await h.queues.get('DUMMY')!.getJob(r.idempotencyKey)).toBeDefined();
+    const again = await replayDlqEvent(h, dlqId);
+    expect((await h.db.jobRun.findUniqueOrThrow({ where: { id: again.runId } })).idempotencyKey).toBe(
+      `${jobId}-replay-${dlqId}-2`,
+    );
+    expect((await h.db.dlqEvent.findUniqueOrThrow({ where: { id: dlqId } })).replayCount).toBe(2);
+  });
+
+  it('resolve and ignore close an entry with notes, who and when; a closed entry cannot change again', async () => {
+    const a = await deadLettered();
+    await resolveDlqEvent(h, a.dlqId, { notes: 'fixed the upstream', by: 'ops@example.test' });
+    expect(await h.db.dlqEvent.findUniqueOrThrow({ where: { id: a.dlqId } })).toMatchObject({
+      status: 'RESOLVED',
+      resolutionNotes: 'fixed the upstream',
+      resolvedBy: 'ops@example.test',
+      resolvedAt: expect.any(Date),
+    });
+    await expect(ignoreDlqEvent(h, a.dlqId)).rejects.toThrow(ConflictError);
+    await expect(replayDlqEvent(h, a.dlqId)).rejects.toThrow(ConflictError);
+    const b = await deadLettered();
+    await ignoreDlqEvent(h, b.dlqId, { notes: 'known flake' });
+    expect((await h.db.dlqEvent.findUniqueOrThrow({ where: { id: b.dlqId } })).status).toBe('IGNORED');
+    await expect(resolveDlqEvent(h, '01JNOTADLQ0000000000000000')).rejects.toThrow(NotFoundError);
+  });
+});
+
+describe('run logs', () => {
+  it('are written in batches with level and JSON context, and masked', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    const row = await queuedRun(jobId);
+    const log = createRunLogger(h.db, row.id, {
+      batchSize: 100,
+      mask: (t) => t.replaceAll('s3cr3t-value', '***'),
+    });
+    log.info('hello', { n: 1 });
+    log.error('token s3cr3t-value leaked?', { header: 'Bearer s3cr3t-value' });
+    await log.close();
+    const lines = await h.db.jobRunLog.findMany({ where: { runId: row.id }, orderBy: { id: 'asc' } });
+    expect(lines.map((l) => [l.level, l.message, l.context])).toEqual([
+      ['INFO', 'hello', { n: 1 }],
+      ['ERROR', 'token *** leaked?', { header: 'Bearer ***' }],
+    ]);
+  });
+
+  it('use one INSERT per batch, not one per line', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    const row = await queuedRun(jobId);
+    let statements = 0;
+    // The real client, with its statements counted.
+    const counted = new Proxy(h.db, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (prop !== '$executeRaw') return value;
+        return (...args: unknown[]) => {
+          statements++;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const log = createRunLogger(counted, row.id, { batchSize: 250, flushMs: 60_000 });
+    for (let i = 0; i < 1000; i++) log.debug(`line ${i}`);
+    await log.close();
+    expect(await h.db.jobRunLog.count({ where: { runId: row.id } })).toBe(1000);
+    expect(statements).toBe(4);
+  });
+
+  it('are capped per run and end with one line saying what was dropped', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    const row = await queuedRun(jobId);
+    const log = createRunLogger(h.db, row.id, { maxLines: 50 });
+    for (let i = 0; i < 120; i++) log.info(`line ${i}`);
+    await log.close();
+    const lines = await h.db.jobRunLog.findMany({ where: { runId: row.id }, orderBy: { id: 'asc' } });
+    expect(lines).toHaveLength(51);
+    expect(lines.at(-2)?.message).toBe('line 49');
+    expect(lines.at(-1)?.message).toMatch(
+      /^70 more log lines \(\d+ bytes\) were dropped: the run's log is capped at 50 lines/,
+    );
+    const bytes = createRunLogger(h.db, row.id, { maxBytes: 100 });
+    bytes.info('x'.repeat(60));
+    bytes.info('y'.repeat(60));
+    await bytes.close();
+    expect(bytes.dropped).toBe(1);
+  });
+});
