@@ -58,7 +58,11 @@ export function createWorkerService(
         connection: redis,
         prefix: config.redis.prefix,
         types: config.worker.types,
-        concurrency: config.worker.concurrency,
+        concurrency: (t) => config.worker.concurrency.perType[t] ?? config.worker.concurrency.default,
+        workerOptions: {
+          lockDuration: config.worker.lockDurationMs,
+          stalledInterval: config.worker.stalledIntervalMs,
+        },
         workerId,
         processor:
           opts.processor ??

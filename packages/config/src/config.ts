@@ -160,7 +160,46 @@ const envSchema = z.object({
       }
       return [...new Set(items)] as JobTypeName[];
     }),
-  WORKER_CONCURRENCY: int(10, 1, 1000),
+  /** `10`, or a default plus per-type values: `10,HTTP=50,SCRIPT=2`. */
+  WORKER_CONCURRENCY: z
+    .string()
+    .default('10')
+    .transform((v, ctx) => {
+      const out: { default: number; perType: Partial<Record<JobTypeName, number>> } = {
+        default: 10,
+        perType: {},
+      };
+      for (const part of v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
+        const m = /^(?:([A-Za-z_]+)=)?(\d+)$/.exec(part);
+        const n = Number(m?.[2]);
+        if (!m || n < 1 || n > 1000) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `must be a number 1-1000 or TYPE=number items (got "${part}")`,
+          });
+          return z.NEVER;
+        }
+        if (m[1] === undefined) out.default = n;
+        else {
+          const type = m[1].toUpperCase();
+          if (!(JOB_TYPES as readonly string[]).includes(type)) {
+            ctx.addIssue({ code: 'custom', message: `unknown job type ${type} in "${part}"` });
+            return z.NEVER;
+          }
+          out.perType[type as JobTypeName] = n;
+        }
+      }
+      return out;
+    }),
+  /** How long a worker's lock on a run lasts without renewal; a dead worker's runs are taken over after it. */
+  WORKER_LOCK_DURATION_MS: int(30_000, 1000, 3_600_000),
+  /** How often workers look for runs whose worker stopped renewing its lock. */
+  WORKER_STALLED_INTERVAL_MS: int(30_000, 500, 3_600_000),
+  RUN_LOG_MAX_LINES: int(10_000, 1, 10_000_000),
+  RUN_LOG_MAX_BYTES: int(5 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   WORKER_ID: optionalString,
   SHUTDOWN_GRACE_SECONDS: int(30, 0, 3600),
   DEFAULT_RUN_TIMEOUT_SECONDS: int(3600, 1, 7 * 24 * 3600),
@@ -221,7 +260,15 @@ export interface Config {
   readonly kafkaBrokers: readonly string[];
   readonly worker: {
     readonly types: readonly JobTypeName[];
-    readonly concurrency: number;
+    /** Parallel runs per served type and process. */
+    readonly concurrency: {
+      readonly default: number;
+      readonly perType: Readonly<Partial<Record<JobTypeName, number>>>;
+    };
+    readonly lockDurationMs: number;
+    readonly stalledIntervalMs: number;
+    readonly runLogMaxLines: number;
+    readonly runLogMaxBytes: number;
     readonly id: string | undefined;
     readonly shutdownGraceMs: number;
     readonly defaultRunTimeoutSeconds: number;
@@ -331,6 +378,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     worker: {
       types: e.WORKER_TYPES,
       concurrency: e.WORKER_CONCURRENCY,
+      lockDurationMs: e.WORKER_LOCK_DURATION_MS,
+      stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS,
+      runLogMaxLines: e.RUN_LOG_MAX_LINES,
+      runLogMaxBytes: e.RUN_LOG_MAX_BYTES,
       id: e.WORKER_ID,
       shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
       defaultRunTimeoutSeconds: e.DEFAULT_RUN_TIMEOUT_SECONDS,

@@ -59,6 +59,17 @@ describe('loadConfig', () => {
     expect(c.worker.scriptEnabled).toBe(false);
     expect(c.scheduler.defaultTimezone).toBe('Asia/Ho_Chi_Minh');
     expect(c.worker.httpAllowHosts).toEqual(['localhost', 'example.org']);
+    expect(c.worker.concurrency).toEqual({ default: 10, perType: {} });
+    expect(loadConfig({ WORKER_CONCURRENCY: '4,http=50, SCRIPT=2' }).worker.concurrency).toEqual({
+      default: 4,
+      perType: { HTTP: 50, SCRIPT: 2 },
+    });
+    expect(() => loadConfig({ WORKER_CONCURRENCY: 'FTP=3' })).toThrow(
+      /WORKER_CONCURRENCY unknown job type FTP/,
+    );
+    expect(() => loadConfig({ WORKER_CONCURRENCY: '0' })).toThrow(
+      /WORKER_CONCURRENCY must be a number 1-1000/,
+    );
     expect(c.redis.prefix).toBe('test-1');
   });
 

@@ -5,3 +5,6 @@ export * from './ids.ts';
 export * from './permissions.ts';
 export * from './lifecycle.ts';
 export * from './schedule/index.ts';
+export * from './payloads/index.ts';
+export * from './templates/index.ts';
+export * from './secrets/index.ts';

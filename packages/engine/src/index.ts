@@ -11,3 +11,4 @@ export * from './retry.ts';
 export * from './dlq.ts';
 export * from './cancel.ts';
 export * from './run-log.ts';
+export * from './inputs.ts';

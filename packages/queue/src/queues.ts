@@ -22,8 +22,8 @@ export async function closeQueues(queues: QueueSet): Promise<void> {
 }
 
 export interface TypeWorkersOptions extends QueueSetOptions {
-  /** Parallel jobs per type and process. */
-  concurrency: number;
+  /** Parallel jobs per type and process: one number for all, or per type. */
+  concurrency: number | ((type: JobTypeName) => number);
   /** Id recorded on runs and shown by `queue.getWorkers()`. */
   workerId: string;
   processor: (type: JobTypeName) => Processor;
@@ -41,7 +41,7 @@ export function createTypeWorkers(opts: TypeWorkersOptions): Map<JobTypeName, Wo
             ...opts.workerOptions,
             connection: opts.connection,
             prefix: opts.prefix,
-            concurrency: opts.concurrency,
+            concurrency: typeof opts.concurrency === 'number' ? opts.concurrency : opts.concurrency(t),
             name: opts.workerId,
             autorun: false,
           }),
