@@ -1,97 +1,109 @@
-import { PermanentJobError, type JobTypeName } from '@chronos/core';
-import type { Db, JobPayload } from '@chronos/db';
-import { finishRun, startRun, type RunJobData } from '@chronos/engine';
+import {
+  ChronosError,
+  PermanentJobError,
+  parsePayload,
+  payloadSchemas,
+  type JobTypeName,
+  type Masker,
+  type SecretBox,
+} from '@chronos/core';
+import type { Db } from '@chronos/db';
+import {
+  createRunLogger,
+  finishRun,
+  resolveRunInputs,
+  startRun,
+  type PayloadFields,
+  type RunJobData,
+} from '@chronos/engine';
+import { executors, type CircuitBreakers, type ExecResult, type OutboundPolicy } from '@chronos/executors';
+import type { QueueSet } from '@chronos/queue';
 import { DelayedError, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-/** What an executor gets: the job's payload, an abort signal, and who it runs as. */
-export interface ExecContext {
-  runId: string;
-  jobId: string;
-  attempt: number;
-  idempotencyKey: string;
-  payload: JobPayload | null;
-  signal: AbortSignal;
-  log: Logger;
-}
+/** What the worker hands an executor besides the run's identity (see @chronos/executors). */
+export type ExecutorFn = (
+  payload: unknown,
+  ctx: Parameters<(typeof executors)['DUMMY']>[1],
+) => Promise<ExecResult>;
 
-export type Executor = (ctx: ExecContext) => Promise<unknown>;
-
-/** Resolves when `ms` passed, rejects with the signal's reason when aborted first. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
-}
-
-/**
- * DUMMY: does nothing useful, per its metadata — `{ sleepMs?: number, fail?: boolean, message?: string }`.
- * The workhorse of tests and benchmarks.
- */
-export const dummyExecutor: Executor = async (ctx) => {
-  const meta = (ctx.payload?.metadata ?? {}) as { sleepMs?: number; fail?: boolean; message?: string };
-  if (meta.sleepMs && meta.sleepMs > 0) await sleep(meta.sleepMs, ctx.signal);
-  if (meta.fail) throw new PermanentJobError(meta.message ?? 'DUMMY job asked to fail');
-  return { ok: true };
-};
-
-/** Executors present in this version; the other types fail permanently with a clear message. */
-export function executorFor(type: JobTypeName): Executor {
-  if (type === 'DUMMY') return dummyExecutor;
-  return async () => {
-    throw new PermanentJobError(`no executor for ${type} jobs in this version of Chronos`, 'NO_EXECUTOR');
-  };
-}
-
-export interface RunProcessorDeps {
-  db: Db;
-  redis: Redis;
-  prefix: string;
-  workerId: string;
-  log: Logger;
-  misfireThresholdSeconds: number;
-  defaultTimeoutSeconds: number;
-  /** Runs in flight by id, for cancellation. */
-  inFlight: Map<string, AbortController>;
-  /** How long a buffered run waits before it checks again. @defaultValue 500 */
-  deferMs?: number;
-  executor?: (type: JobTypeName) => Executor;
-}
-
-class RunTimeout extends Error {
-  constructor(seconds: number) {
-    super(`run timed out after ${seconds} s`);
-  }
-}
 /** The abort reason of a cancelled run (cancel request, or the worker shutting down). */
 export class RunCancelled extends Error {
   constructor() {
     super('run cancelled');
   }
 }
+class RunTimeout extends Error {
+  constructor(seconds: number) {
+    super(`run timed out after ${seconds} s`);
+  }
+}
+
+export interface RunProcessorDeps {
+  db: Db;
+  redis: Redis;
+  /** Queues of the served types: retries are enqueued there. */
+  queues: QueueSet;
+  prefix: string;
+  workerId: string;
+  log: Logger;
+  misfireThresholdSeconds: number;
+  defaultTimeoutSeconds: number;
+  runLog: { maxLines: number; maxBytes: number };
+  outbound: OutboundPolicy;
+  breakers: CircuitBreakers;
+  /** Decrypts sensitive variables; absent without ENCRYPTION_KEY. */
+  secretBox: SecretBox | undefined;
+  /** Runs in flight by id, for cancellation. */
+  inFlight: Map<string, AbortController>;
+  /** How long a buffered run waits before it checks again. @defaultValue 500 */
+  deferMs?: number;
+  /** Replaces the executors (tests). */
+  executor?: (type: JobTypeName) => ExecutorFn | undefined;
+}
+
+/** The executor of a type in this version, if any. */
+export function executorFor(type: JobTypeName): ExecutorFn | undefined {
+  return (executors as Partial<Record<JobTypeName, ExecutorFn>>)[type];
+}
+
+/** The payload columns a type's executor reads, nulls dropped, validated with the type's schema. */
+function executorPayload(type: JobTypeName, fields: PayloadFields): unknown {
+  const present = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== null && v !== undefined));
+  if (type in payloadSchemas) return parsePayload(type as keyof typeof payloadSchemas, present);
+  return present;
+}
+
+function errorFields(err: unknown): {
+  code: string | null;
+  httpStatus: number | null;
+  exitCode: number | null;
+} {
+  const e = err as { code?: unknown; httpStatus?: unknown; exitCode?: unknown };
+  return {
+    code: typeof e?.code === 'string' ? e.code : null,
+    httpStatus: typeof e?.httpStatus === 'number' ? e.httpStatus : null,
+    exitCode: typeof e?.exitCode === 'number' ? e.exitCode : null,
+  };
+}
 
 /**
- * The BullMQ processor of one job type: gate the slot on Postgres (`startRun`), run the executor under
- * a timeout and an abort signal, record the end (`finishRun`, fenced by the lock token).
+ * The BullMQ processor of one job type: gate the run on Postgres (`startRun`; a run whose worker died
+ * is taken over as a new attempt), resolve its payload (variables, templates), run the executor under
+ * a timeout and an abort signal with a batched, capped, masked run log, and record the end
+ * (`finishRun`: fenced by the lock token; retries, DLQ, stats and alerts follow from it).
  */
 export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Processor<RunJobData> {
   const execute = (deps.executor ?? executorFor)(type);
   return async (job: Job<RunJobData>, token?: string, signal?: AbortSignal) => {
     const { runId } = job.data;
+    const takeover = (job.attemptsStarted ?? 0) > 1 || (job.stalledCounter ?? 0) > 0;
     const decision = await startRun(deps.db, {
       runId,
       workerId: deps.workerId,
       misfireThresholdSeconds: deps.misfireThresholdSeconds,
+      takeover,
     });
     if (decision.action === 'GONE' || decision.action === 'SKIPPED') {
       deps.log.info({ runId, decision: decision.action, reason: decision.reason }, 'run not started');
@@ -102,56 +114,105 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
       await job.moveToDelayed(Date.now() + (deps.deferMs ?? 500), token);
       throw new DelayedError();
     }
+    // A later redelivery of this BullMQ job must find the attempt that now runs.
+    if (decision.tookOverFrom) await job.updateData({ ...job.data, runId: decision.runId });
 
-    const payload = await deps.db.jobPayload.findUnique({ where: { jobId: decision.jobId } });
-    const timeoutSeconds = payload?.timeoutSeconds ?? deps.defaultTimeoutSeconds;
+    const currentRunId = decision.runId;
+    let masker: Masker | undefined;
+    const mask = (t: string) => (masker ? masker.mask(t) : t);
+    const runLog = createRunLogger(deps.db, currentRunId, {
+      ...deps.runLog,
+      mask,
+      onError: (err) => deps.log.warn({ err, runId: currentRunId }, 'run log write failed'),
+    });
     const controller = new AbortController();
-    deps.inFlight.set(runId, controller);
+    deps.inFlight.set(currentRunId, controller);
     const onWorkerAbort = () => controller.abort(new RunCancelled());
     signal?.addEventListener('abort', onWorkerAbort, { once: true });
-    const timer = setTimeout(() => controller.abort(new RunTimeout(timeoutSeconds)), timeoutSeconds * 1000);
-    const log = deps.log.child({ runId, jobId: decision.jobId, attempt: decision.attempt });
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (input: Omit<Parameters<typeof finishRun>[1], 'runId' | 'lockToken'>) =>
+      finishRun(
+        deps.db,
+        { runId: currentRunId, lockToken: decision.lockToken, ...input },
+        { redis: deps.redis, prefix: deps.prefix, queues: deps.queues },
+      );
     try {
-      const output = await Promise.race([
-        execute({
-          runId,
-          jobId: decision.jobId,
-          attempt: decision.attempt,
-          idempotencyKey: job.data.idempotencyKey,
-          payload,
+      const row = await deps.db.jobRun.findUniqueOrThrow({
+        where: { id: currentRunId },
+        select: {
+          scheduledTime: true,
+          attempt: true,
+          idempotencyKey: true,
+          triggerPayload: true,
+          job: { select: { id: true, name: true, ownerId: true, timeoutSeconds: true, payload: true } },
+        },
+      });
+      const { id: _id, jobId: _jobId, ...fields } = row.job.payload ?? ({} as Record<string, unknown>);
+      const timeoutSeconds =
+        (fields as PayloadFields).timeoutSeconds ?? row.job.timeoutSeconds ?? deps.defaultTimeoutSeconds;
+      timer = setTimeout(() => controller.abort(new RunTimeout(timeoutSeconds)), timeoutSeconds * 1000);
+
+      const inputs = await resolveRunInputs(deps.db, deps.secretBox, {
+        job: { id: row.job.id, name: row.job.name, ownerId: row.job.ownerId },
+        run: {
+          id: currentRunId,
+          scheduledTime: row.scheduledTime,
+          attempt: row.attempt,
+          idempotencyKey: row.idempotencyKey,
+        },
+        payload: fields as PayloadFields,
+        trigger: (row.triggerPayload ?? null) as never,
+      });
+      masker = inputs.masker;
+      if (!execute)
+        throw new PermanentJobError(`no executor for ${type} jobs in this version of Chronos`, 'NO_EXECUTOR');
+      const payload = executorPayload(type, inputs.payload);
+      runLog.info('run started', { attempt: row.attempt, worker: deps.workerId, timeoutSeconds });
+      const result = await Promise.race([
+        execute(payload, {
+          runId: currentRunId,
+          jobId: row.job.id,
+          attempt: row.attempt,
+          idempotencyKey: row.idempotencyKey,
           signal: controller.signal,
-          log,
+          log: runLog,
+          outbound: deps.outbound,
+          breakers: deps.breakers,
         }),
         new Promise<never>((_, reject) =>
           controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }),
         ),
       ]);
-      await finishRun(
-        deps.db,
-        { runId, lockToken: decision.lockToken, status: 'SUCCESS', output: (output ?? null) as never },
-        { redis: deps.redis, prefix: deps.prefix },
-      );
+      runLog.info('run succeeded');
+      await runLog.close();
+      await finish({
+        status: 'SUCCESS',
+        exitCode: result.exitCode ?? null,
+        output: (masker.maskDeep(result.output ?? null) ?? null) as never,
+      });
       return { started: true, status: 'SUCCESS' };
     } catch (err) {
-      const reason = controller.signal.aborted ? controller.signal.reason : err;
+      const reason: unknown = controller.signal.aborted ? controller.signal.reason : err;
       const status =
         reason instanceof RunTimeout ? 'TIMEOUT' : reason instanceof RunCancelled ? 'CANCELLED' : 'FAILURE';
-      await finishRun(
-        deps.db,
-        {
-          runId,
-          lockToken: decision.lockToken,
-          status,
-          errorMessage: (reason as Error)?.message ?? String(reason),
-          errorCode: (reason as { code?: string })?.code ?? status,
-        },
-        { redis: deps.redis, prefix: deps.prefix },
-      );
+      const fields = errorFields(reason);
+      const message = mask((reason as Error)?.message ?? String(reason));
+      runLog.error(`run ended ${status}: ${message}`, { code: fields.code ?? status });
+      if (!(reason instanceof ChronosError) && status === 'FAILURE')
+        deps.log.warn({ err: reason, runId: currentRunId }, 'executor threw an untyped error');
+      await runLog.close();
+      await finish({
+        status,
+        errorMessage: message,
+        errorCode: status === 'FAILURE' ? (fields.code ?? 'ERROR') : status,
+        httpStatus: fields.httpStatus,
+        exitCode: fields.exitCode,
+      });
       return { started: true, status };
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onWorkerAbort);
-      deps.inFlight.delete(runId);
+      deps.inFlight.delete(currentRunId);
     }
   };
 }

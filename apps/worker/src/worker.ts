@@ -3,11 +3,20 @@ import type { Config } from '@chronos/config';
 import type { JobTypeName, Service } from '@chronos/core';
 import { createDb, type Db } from '@chronos/db';
 import { cancelChannel } from '@chronos/engine';
-import { createRedis, createTypeWorkers, pingRedis } from '@chronos/queue';
+import { createSecretBox, keyIdOf, parseEncryptionKey } from '@chronos/core';
+import { CircuitBreakers } from '@chronos/executors';
+import {
+  closeQueues,
+  createQueues,
+  createRedis,
+  createTypeWorkers,
+  pingRedis,
+  type QueueSet,
+} from '@chronos/queue';
 import type { Processor, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { RunCancelled, runProcessor, type Executor } from './run-processor.ts';
+import { RunCancelled, runProcessor, type ExecutorFn } from './run-processor.ts';
 
 export interface WorkerService extends Service {
   readonly workerId: string;
@@ -19,7 +28,7 @@ export interface WorkerServiceOptions {
   /** Replaces the run processor entirely (tests of the process plumbing). */
   processor?: (type: JobTypeName) => Processor;
   /** Replaces the executors (tests). */
-  executor?: (type: JobTypeName) => Executor;
+  executor?: (type: JobTypeName) => ExecutorFn | undefined;
 }
 
 /**
@@ -36,7 +45,15 @@ export function createWorkerService(
   let db: Db | undefined;
   let redis: Redis | undefined;
   let subscriber: Redis | undefined;
+  let queues: QueueSet | undefined;
   const inFlight = new Map<string, AbortController>();
+  const breakers = new CircuitBreakers();
+  const secretBox = config.encryptionKey
+    ? (() => {
+        const key = parseEncryptionKey(config.encryptionKey);
+        return createSecretBox({ current: { id: keyIdOf(key), key } });
+      })()
+    : undefined;
   let workers = new Map<JobTypeName, Worker>();
 
   return {
@@ -49,6 +66,7 @@ export function createWorkerService(
       await db.$queryRaw`SELECT 1`;
       redis = createRedis(config.redis.url, { name: `chronos-worker-${workerId}` });
       await pingRedis(redis, config.redis.url);
+      queues = createQueues({ connection: redis, prefix: config.redis.prefix, types: config.worker.types });
       // Cancellation requests reach whichever worker runs the run.
       subscriber = redis.duplicate();
       subscriber.on('error', (err) => log.warn({ err }, 'cancel subscriber error'));
@@ -70,11 +88,19 @@ export function createWorkerService(
             runProcessor(type, {
               db: db as Db,
               redis: redis as Redis,
+              queues: queues as QueueSet,
               prefix: config.redis.prefix,
               workerId,
               log,
               misfireThresholdSeconds: config.scheduler.misfireThresholdSeconds,
               defaultTimeoutSeconds: config.worker.defaultRunTimeoutSeconds,
+              runLog: { maxLines: config.worker.runLogMaxLines, maxBytes: config.worker.runLogMaxBytes },
+              outbound: {
+                allowHosts: config.worker.httpAllowHosts,
+                allowCidrs: config.worker.httpAllowCidrs,
+              },
+              breakers,
+              secretBox,
               inFlight,
               ...(opts.executor ? { executor: opts.executor } : {}),
             }) as Processor),
@@ -105,6 +131,7 @@ export function createWorkerService(
       }
       clearTimeout(timer);
       subscriber?.disconnect();
+      if (queues) await closeQueues(queues);
       redis?.disconnect();
       await db?.$disconnect();
     },

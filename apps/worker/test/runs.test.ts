@@ -1,7 +1,11 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { loadConfig } from '@chronos/config';
+import { createSecretBox, keyIdOf, parseEncryptionKey } from '@chronos/core';
 import { newId } from '@chronos/core';
 import { createTestDatabase, type TestDatabase } from '@chronos/db/testing';
-import { createJob, createScheduler, requestCancel } from '@chronos/engine';
+import { createJob, createScheduler, requestCancel, setVariable } from '@chronos/engine';
 import { closeQueues, createQueues, createRedis, type QueueSet } from '@chronos/queue';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -14,18 +18,21 @@ let queues: QueueSet;
 let worker: WorkerService;
 let ownerId: string;
 const prefix = `test-runs-${newId()}`;
+const ENCRYPTION_KEY = randomBytes(32).toString('hex');
 const log = pino({ level: 'silent' });
 
 beforeAll(async () => {
   tdb = await createTestDatabase('worker-runs');
   redis = createRedis('redis://127.0.0.1:6379');
-  queues = createQueues({ connection: redis, prefix, types: ['DUMMY', 'HTTP'] });
+  queues = createQueues({ connection: redis, prefix, types: ['DUMMY', 'HTTP', 'SCRIPT'] });
   ownerId = newId();
   await tdb.db.user.create({ data: { id: ownerId, email: 'owner@example.test', passwordHash: 'x' } });
   const config = loadConfig({
     DATABASE_URL: tdb.url,
     REDIS_PREFIX: prefix,
-    WORKER_TYPES: 'DUMMY,HTTP',
+    WORKER_TYPES: 'DUMMY,HTTP,SCRIPT',
+    HTTP_ALLOW_HOSTS: '127.0.0.1',
+    ENCRYPTION_KEY: ENCRYPTION_KEY,
     WORKER_ID: 'runner-1',
     SHUTDOWN_GRACE_SECONDS: '5',
   });
@@ -51,7 +58,7 @@ async function finished(jobId: string, count = 1) {
   for (;;) {
     const rows = await tdb.db.jobRun.findMany({
       where: { jobId, status: { notIn: ['QUEUED', 'RUNNING'] } },
-      orderBy: { scheduledTime: 'asc' },
+      orderBy: [{ scheduledTime: 'asc' }, { attempt: 'asc' }],
     });
     if (rows.length >= count) return rows;
     if (Date.now() > deadline) throw new Error(`runs of ${jobId} did not finish`);
@@ -117,14 +124,14 @@ describe('a scheduled slot, end to end', () => {
   it('a type without an executor in this version fails with a clear message', async () => {
     const { id } = await createJob(deps(), {
       ownerId,
-      name: 'http',
-      type: 'HTTP',
+      name: 'script',
+      type: 'SCRIPT',
       schedule: { type: 'ONCE', runAt: new Date() },
     });
     await tick();
     const [run] = await finished(id);
     expect(run?.status).toBe('FAILURE');
-    expect(run?.errorMessage).toBe('no executor for HTTP jobs in this version of Chronos');
+    expect(run?.errorMessage).toBe('no executor for SCRIPT jobs in this version of Chronos');
   });
 
   it('with overlap SKIP, slots that come due during a long run are skipped and say why', async () => {
@@ -150,5 +157,61 @@ describe('a scheduled slot, end to end', () => {
     const skipped = rows.filter((r) => r.status === 'SKIPPED_OVERLAP');
     expect(skipped).toHaveLength(2);
     for (const r of skipped) expect(r.reason).toContain(ran[0]!.id);
+  });
+
+  it('an HTTP job: templates resolved, secret masked in its log, retried on 5xx with the same key, then succeeds', async () => {
+    const seen: IncomingHttpHeaders[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers);
+      res.statusCode = seen.length < 3 ? 503 : 200;
+      res.end(seen.length < 3 ? 'busy' : '{"ok":true}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const key = parseEncryptionKey(ENCRYPTION_KEY);
+      const box = createSecretBox({ current: { id: keyIdOf(key), key } });
+      await setVariable(tdb.db, box, { ownerId, name: 'TOKEN', value: 'tok-super-secret', sensitive: true });
+      const { id } = await createJob(deps(), {
+        ownerId,
+        name: 'call',
+        type: 'HTTP',
+        schedule: { type: 'ONCE', runAt: new Date() },
+        payload: {
+          httpUrl: `http://127.0.0.1:${port}/hook/{{job.name}}`,
+          httpMethod: 'POST',
+          httpHeaders: { authorization: 'Bearer {{var.TOKEN}}' },
+          httpBody: 'attempt {{run.attempt}}',
+        },
+        retryPolicy: { maxAttempts: 3, backoffSeconds: 0, retryOn: ['HTTP_5XX'], jitter: false },
+      });
+      await tick();
+      const rows = await finished(id, 3);
+      expect(rows.map((r) => [r.attempt, r.status, r.errorCode])).toEqual([
+        [1, 'FAILURE', 'HTTP_5XX'],
+        [2, 'FAILURE', 'HTTP_5XX'],
+        [3, 'SUCCESS', null],
+      ]);
+      expect(new Set(rows.map((r) => r.idempotencyKey)).size).toBe(1);
+      expect(seen.map((h) => h['idempotency-key'])).toEqual([
+        rows[0]!.idempotencyKey,
+        rows[0]!.idempotencyKey,
+        rows[0]!.idempotencyKey,
+      ]);
+      expect(seen[0]?.authorization).toBe('Bearer tok-super-secret');
+      const logs = await tdb.db.jobRunLog.findMany({ where: { runId: { in: rows.map((r) => r.id) } } });
+      expect(logs.length).toBeGreaterThan(0);
+      expect(JSON.stringify(logs.map((l) => [l.message, l.context]))).not.toContain('tok-super-secret');
+      expect(JSON.stringify(rows)).not.toContain('tok-super-secret');
+      expect(await tdb.db.dlqEvent.count({ where: { jobId: id } })).toBe(0);
+      expect(await tdb.db.jobStat.findUnique({ where: { jobId: id } })).toMatchObject({
+        totalExecutions: 3,
+        successfulExecutions: 1,
+        failedExecutions: 2,
+        consecutiveFailures: 0,
+      });
+    } finally {
+      server.close();
+    }
   });
 });

@@ -1,0 +1,95 @@
+import { PermanentJobError, RetryableJobError } from '@chronos/core';
+
+/** The stable codes executors fail with (the worker matches them against retry_on). */
+export const EXEC_ERROR_CODES = [
+  'TIMEOUT',
+  'NETWORK',
+  'HTTP_5XX',
+  'HTTP_429',
+  'HTTP_4XX',
+  'HTTP_3XX',
+  'HTTP_UNEXPECTED',
+  'TOO_MANY_REDIRECTS',
+  'OAUTH2_TOKEN_INVALID',
+  'CIRCUIT_OPEN',
+  'OUTBOUND_REFUSED',
+  'INVALID_PAYLOAD',
+  'DUMMY_FAILURE',
+] as const;
+export type ExecErrorCode = (typeof EXEC_ERROR_CODES)[number];
+
+/** What the failing response looked like (body capped), for the run's error details. */
+export interface HttpErrorResponse {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: string;
+  bodyTruncated: boolean;
+}
+
+export interface HttpErrorDetails {
+  httpStatus: number;
+  response?: HttpErrorResponse;
+  /** The raw Retry-After header of a 429/503. */
+  retryAfter?: string;
+  /** Retry-After in milliseconds from the response, when it parses (seconds or HTTP date). */
+  retryAfterMs?: number;
+}
+
+/** An HTTP failure worth retrying (5xx, 429). */
+export class RetryableHttpError extends RetryableJobError {
+  readonly httpStatus: number;
+  readonly response?: HttpErrorResponse;
+  readonly retryAfter?: string;
+  readonly retryAfterMs?: number;
+  constructor(message: string, code: ExecErrorCode, details: HttpErrorDetails) {
+    super(message, code);
+    this.httpStatus = details.httpStatus;
+    this.response = details.response;
+    this.retryAfter = details.retryAfter;
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+/** An HTTP failure that retrying will not fix (4xx, unexpected status, redirect loop). */
+export class PermanentHttpError extends PermanentJobError {
+  readonly httpStatus: number;
+  readonly response?: HttpErrorResponse;
+  constructor(message: string, code: ExecErrorCode, details: HttpErrorDetails) {
+    super(message, code);
+    this.httpStatus = details.httpStatus;
+    this.response = details.response;
+  }
+}
+
+/** A connection the outbound policy does not allow; no byte was sent. */
+export class OutboundRefusedError extends PermanentJobError {
+  constructor(
+    readonly host: string,
+    readonly address: string | null,
+    readonly addressClass: string,
+  ) {
+    super(
+      `outbound connection to ${JSON.stringify(host)}${address && address !== host ? ` (${address})` : ''} refused: ` +
+        `${addressClass}; allow it with the worker's outbound allowHosts/allowCidrs if intended`,
+      'OUTBOUND_REFUSED',
+    );
+  }
+}
+
+/** The target host's circuit breaker is open: no request was sent. */
+export class CircuitOpenError extends RetryableJobError {
+  constructor(
+    readonly host: string,
+    readonly openedAt: Date,
+    readonly retryAt: Date,
+  ) {
+    super(
+      `circuit open for host ${host} since ${openedAt.toISOString()}, retry after ${retryAt.toISOString()}`,
+      'CIRCUIT_OPEN',
+    );
+  }
+}
+
+export function invalidPayload(message: string, cause?: unknown): PermanentJobError {
+  return new PermanentJobError(message, 'INVALID_PAYLOAD', cause === undefined ? undefined : { cause });
+}

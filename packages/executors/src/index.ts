@@ -1,0 +1,34 @@
+import type { DummyPayloadInput, HttpPayloadInput } from '@chronos/core';
+import { runDummy } from './dummy.ts';
+import { runHttp } from './http.ts';
+import type { Executor } from './types.ts';
+
+export type { ExecContext, ExecLogger, ExecResult, Executor, OutboundPolicy } from './types.ts';
+export {
+  CircuitBreakers,
+  type CircuitBreakersOptions,
+  type CircuitPermit,
+  type CircuitSnapshot,
+  type CircuitState,
+} from './circuit-breakers.ts';
+export {
+  CircuitOpenError,
+  EXEC_ERROR_CODES,
+  OutboundRefusedError,
+  PermanentHttpError,
+  RetryableHttpError,
+  type ExecErrorCode,
+  type HttpErrorDetails,
+  type HttpErrorResponse,
+} from './errors.ts';
+export { abortableSleep, runDummy } from './dummy.ts';
+export { createHttpExecutor, runHttp, type HttpExecutorOptions, type HttpOutput } from './http.ts';
+export { OAuth2TokenCache, type OAuth2TokenCacheOptions } from './oauth2.ts';
+export { CompiledOutboundPolicy, compileOutboundPolicy, type LookupFunction } from './outbound-guard.ts';
+export { classifyIp, parseIp, parseCidr, type AddressClass, type Classification } from './ip-address.ts';
+
+/** The executors of this version, by job type. */
+export const executors: { HTTP: Executor<HttpPayloadInput>; DUMMY: Executor<DummyPayloadInput> } = {
+  HTTP: runHttp,
+  DUMMY: runDummy,
+};
