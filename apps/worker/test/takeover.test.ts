@@ -1,0 +1,96 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '@chronos/config';
+import { newId } from '@chronos/core';
+import { createTestDatabase, type TestDatabase } from '@chronos/db/testing';
+import { createJob, createScheduler } from '@chronos/engine';
+import { closeQueues, createQueues, createRedis, type QueueSet } from '@chronos/queue';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWorkerService, type WorkerService } from '../src/worker.ts';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+let tdb: TestDatabase;
+let redis: Redis;
+let queues: QueueSet;
+let child: ChildProcess | undefined;
+let survivor: WorkerService | undefined;
+const prefix = `test-takeover-${newId()}`;
+const workerEnv = {
+  REDIS_PREFIX: prefix,
+  WORKER_TYPES: 'DUMMY',
+  // Short lock and stall check: a dead worker's run is noticed within seconds.
+  WORKER_LOCK_DURATION_MS: '2000',
+  WORKER_STALLED_INTERVAL_MS: '1000',
+  LOG_LEVEL: 'warn',
+};
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('worker-takeover');
+  redis = createRedis('redis://127.0.0.1:6379');
+  queues = createQueues({ connection: redis, prefix, types: ['DUMMY'] });
+});
+afterAll(async () => {
+  child?.kill('SIGKILL');
+  await survivor?.stop();
+  for (const q of queues.values()) await q.obliterate({ force: true });
+  await closeQueues(queues);
+  redis?.disconnect();
+  await tdb?.drop();
+});
+
+async function until<T>(what: string, f: () => Promise<T | undefined | null>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined && v !== null) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('a worker killed with SIGKILL mid-run', () => {
+  it('another worker takes the run over as a new attempt with the same key; exactly one success', async () => {
+    const ownerId = newId();
+    await tdb.db.user.create({ data: { id: ownerId, email: 'o@example.test', passwordHash: 'x' } });
+    const deps = { db: tdb.db, queues, redis, prefix };
+    const { id: jobId } = await createJob(deps, {
+      ownerId,
+      name: 'long',
+      type: 'DUMMY',
+      schedule: { type: 'ONCE', runAt: new Date() },
+      payload: { metadata: { sleepMs: 3000 } },
+    });
+
+    child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
+      cwd: root,
+      env: { ...process.env, ...workerEnv, DATABASE_URL: tdb.url, WORKER_ID: 'doomed' },
+      stdio: 'ignore',
+    });
+    await createScheduler({ ...deps, log: pino({ level: 'silent' }), instanceId: 't' }).tick();
+    const running = await until('the doomed worker to start the run', () =>
+      tdb.db.jobRun.findFirst({ where: { jobId, status: 'RUNNING', workerId: 'doomed' } }),
+    );
+    const exited = new Promise((r) => child!.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+
+    survivor = createWorkerService(
+      loadConfig({ ...workerEnv, DATABASE_URL: tdb.url, WORKER_ID: 'survivor' }),
+      pino({ level: 'silent' }),
+    );
+    await survivor.start();
+    const success = await until('the run to succeed elsewhere', () =>
+      tdb.db.jobRun.findFirst({ where: { jobId, status: 'SUCCESS' } }),
+    );
+    const rows = await tdb.db.jobRun.findMany({ where: { jobId }, orderBy: { attempt: 'asc' } });
+    expect(rows.map((r) => [r.attempt, r.status, r.workerId, r.errorCode])).toEqual([
+      [1, 'FAILURE', 'doomed', 'WORKER_LOST'],
+      [2, 'SUCCESS', 'survivor', null],
+    ]);
+    expect(rows[1]?.idempotencyKey).toBe(running.idempotencyKey);
+    expect(success.retryOfId).toBe(running.id);
+    expect((await tdb.db.job.findUniqueOrThrow({ where: { id: jobId } })).status).toBe('SUCCEEDED');
+  });
+});
