@@ -23,6 +23,11 @@ export interface PlanInput {
   from: Date;
   /** The last slot already recorded (job_schedules.last_fire_at), if any. */
   lastFireAt: Date | null;
+  /**
+   * The previous claim recorded late slots of the same catch-up and was cut off by `chunkLimit`
+   * (the ledger row at `lastFireAt` carries a misfire reason): RESCHEDULE's budget is spent.
+   */
+  continuingCatchUp?: boolean;
   /** The database clock. */
   now: Date;
   horizonMs: number;
@@ -67,7 +72,7 @@ export function planSlots(input: PlanInput): Plan {
   const lateBefore = now.getTime() - input.misfireThresholdMs;
   const isLate = (t: Date) => t.getTime() < lateBefore;
   // A catch-up that spans several chunks: the previous chunk already spent the policy's budget.
-  const continuing = input.lastFireAt !== null && isLate(input.lastFireAt);
+  const continuing = input.continuingCatchUp ?? false;
 
   const late = times.filter(isLate);
   // More late slots follow in the next chunk when this chunk was cut and ends late.

@@ -1,6 +1,5 @@
-import { isJobType, type JobTypeName } from '@chronos/core';
+import { isJobType, queueName, slotKey, type JobTypeName } from '@chronos/core';
 import type { Db } from '@chronos/db';
-import { queueName } from '@chronos/core';
 import type { QueueSet } from '@chronos/queue';
 import type { Redis } from 'ioredis';
 import { bullJobId, enqueueRuns, type EnqueueItem } from './enqueue.ts';
@@ -149,6 +148,23 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
         const now = first.db_now;
         skew = first.db_clock.getTime() - (t0 + t1) / 2;
         dbNow = now.getTime();
+        // Catch-ups cut into chunks: the ledger row at last_fire_at of a late schedule says whether
+        // the previous claim was already catching up (its reason starts with "misfire").
+        const lateRows = rows.filter(
+          (r) =>
+            r.last_fire_at !== null &&
+            (r.next_fire_at as Date).getTime() <
+              now.getTime() -
+                (r.misfire_threshold_seconds === null ? thresholdMs : r.misfire_threshold_seconds * 1000),
+        );
+        const continuing = new Set<string>();
+        if (lateRows.length > 0) {
+          const found = await tx.$queryRaw<{ job_id: string }[]>`
+            SELECT job_id FROM job_runs
+             WHERE idempotency_key = ANY(${lateRows.map((r) => slotKey(r.job_id, r.last_fire_at as Date))}::text[])
+               AND attempt = 1 AND reason LIKE 'misfire%'`;
+          for (const f of found) continuing.add(f.job_id);
+        }
         const records: SlotRecord[] = [];
         const updates: { id: number; next: Date | null; last: Date | null }[] = [];
         for (const row of rows) {
@@ -159,6 +175,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
               spec: specOf(row),
               from: row.next_fire_at as Date,
               lastFireAt: row.last_fire_at,
+              continuingCatchUp: continuing.has(row.job_id),
               now,
               horizonMs,
               misfireThresholdMs:
@@ -288,6 +305,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       if (missing.length > 0) {
         log.warn({ count: missing.length }, 'reconciler: re-adding recorded slots missing from Redis');
         await enqueueRuns(queues, missing, Date.now() + skew);
+        await db.$executeRaw`UPDATE job_runs SET enqueued_at = now() WHERE id = ANY(${missing.map((m) => m.runId)}::text[])`;
         readded += missing.length;
       }
       const last = rows[rows.length - 1] as (typeof rows)[number];

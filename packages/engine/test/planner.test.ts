@@ -98,6 +98,26 @@ describe('misfires (the scheduler was down for ten minutes)', () => {
     expect(late.filter((s) => s.fate === 'SKIPPED_MISFIRE')).toHaveLength(6);
   });
 
+  it('RESCHEDULE after a real outage: the slot recorded before the outage does not spend the budget', () => {
+    // Slots every second; recorded up to T0+4 s before the scheduler went down; back at T0+12 s.
+    const spec = { type: 'INTERVAL' as const, intervalSeconds: 1, anchorAt: T0 };
+    const p = plan({
+      spec,
+      from: at(5),
+      lastFireAt: at(4),
+      now: at(12),
+      misfireThresholdMs: 2000,
+      horizonMs: 0,
+      misfirePolicy: 'RESCHEDULE',
+      maxCatchUp: 3,
+    });
+    expect(p.slots.filter((s) => s.fate === 'ENQUEUE' && s.time < at(10)).map((s) => s.time)).toEqual([
+      at(5),
+      at(6),
+      at(7),
+    ]);
+  });
+
   it('a catch-up cut into chunks spends the policy once', () => {
     const spec = { type: 'INTERVAL' as const, intervalSeconds: 1, anchorAt: T0 };
     // 600 late one-second slots, 100 per chunk.
@@ -113,6 +133,7 @@ describe('misfires (the scheduler was down for ten minutes)', () => {
       maxCatchUp: 5,
       from: at(100),
       lastFireAt: at(99),
+      continuingCatchUp: true,
     });
     expect(cont.slots.filter((s) => s.fate === 'ENQUEUE')).toHaveLength(0);
     // The last chunk of a FIRE_NOW catch-up holds the one run.
