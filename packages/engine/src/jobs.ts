@@ -1,4 +1,12 @@
-import { newId, validateSchedule, type JobTypeName, type ScheduleSpec } from '@chronos/core';
+import {
+  ValidationError,
+  newId,
+  parsePayload,
+  payloadSchemas,
+  validateSchedule,
+  type JobTypeName,
+  type ScheduleSpec,
+} from '@chronos/core';
 import type { Prisma } from '@chronos/db';
 import { publishChange } from './changes.ts';
 import { firstFireAt, replanJob, type EngineDeps, type ReplanResult } from './job-changes.ts';
@@ -111,8 +119,15 @@ export function normalizeSchedule(input: ScheduleInput, defaults: { timezone: st
 export async function createJob(
   deps: EngineDeps,
   input: CreateJobInput,
-  opts: { defaultTimezone?: string } = {},
+  opts: { defaultTimezone?: string; scriptEnabled?: boolean } = {},
 ): Promise<{ id: string; nextFireAt: Date | null }> {
+  if (input.type === 'SCRIPT' && opts.scriptEnabled === false)
+    throw new ValidationError('SCRIPT jobs are disabled on this deployment (SCRIPT_ENABLED=false)', [
+      { path: 'type', message: 'SCRIPT jobs are disabled on this deployment' },
+    ]);
+  // The type's payload schema (where this version has one) decides, before anything is written.
+  if (input.type in payloadSchemas)
+    parsePayload(input.type as keyof typeof payloadSchemas, input.payload ?? {}, 'payload');
   const id = newId();
   const now = new Date();
   const { data, nextFireAt } = normalizeSchedule(input.schedule, {

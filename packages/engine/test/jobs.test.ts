@@ -67,6 +67,38 @@ describe('creating a job', () => {
     expect(await h.db.job.count()).toBe(0);
   });
 
+  it('refuses a bad payload with the field path, before anything is written', async () => {
+    const err = await createJob(h, {
+      ownerId: h.ownerId,
+      name: 'bad-http',
+      type: 'HTTP',
+      schedule: { type: 'INTERVAL', intervalSeconds: 60 },
+      payload: { httpUrl: 'not a url', httpMethod: 'FETCH' },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).issues.map((i) => i.path).sort()).toEqual([
+      'payload.httpMethod',
+      'payload.httpUrl',
+    ]);
+    expect(await h.db.job.count()).toBe(0);
+  });
+
+  it('refuses SCRIPT jobs where the deployment disabled them', async () => {
+    await expect(
+      createJob(
+        h,
+        {
+          ownerId: h.ownerId,
+          name: 's',
+          type: 'SCRIPT',
+          schedule: { type: 'INTERVAL', intervalSeconds: 60 },
+        },
+        { scriptEnabled: false },
+      ),
+    ).rejects.toThrow(/SCRIPT jobs are disabled/);
+    expect(await h.db.job.count()).toBe(0);
+  });
+
   it('an interval counts from its creation unless an anchor is given', async () => {
     const before = Date.now();
     const { nextFireAt } = await createJob(h, {
