@@ -32,3 +32,5 @@ export const executors: { HTTP: Executor<HttpPayloadInput>; DUMMY: Executor<Dumm
   HTTP: runHttp,
   DUMMY: runDummy,
 };
+
+export * from './cache.ts';

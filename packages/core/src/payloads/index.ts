@@ -1,10 +1,16 @@
 import type { z } from 'zod';
 import { ValidationError, type FieldIssue } from '../errors.ts';
 import type { JobTypeName } from '../job-types.ts';
+import { cachePayloadSchema } from './cache-payload.ts';
+import { databasePayloadSchema } from './database-payload.ts';
 import { dummyPayloadSchema } from './dummy-payload.ts';
+import { fileSystemPayloadSchema } from './file-system-payload.ts';
 import { httpPayloadSchema } from './http-payload.ts';
 
+export * from './cache-payload.ts';
+export * from './database-payload.ts';
 export * from './dummy-payload.ts';
+export * from './file-system-payload.ts';
 export * from './http-payload.ts';
 export { hasTemplate, templatedHttpUrlSchema } from './template.ts';
 
@@ -12,6 +18,9 @@ export { hasTemplate, templatedHttpUrlSchema } from './template.ts';
 export const payloadSchemas = {
   HTTP: httpPayloadSchema,
   DUMMY: dummyPayloadSchema,
+  CACHE: cachePayloadSchema,
+  DATABASE: databasePayloadSchema,
+  FILE_SYSTEM: fileSystemPayloadSchema,
 } as const;
 
 type PayloadSchemas = typeof payloadSchemas;
