@@ -16,17 +16,14 @@ import {
   type PayloadFields,
   type RunJobData,
 } from '@chronos/engine';
-import { executors, type CircuitBreakers, type ExecResult, type OutboundPolicy } from '@chronos/executors';
+import type { CircuitBreakers, ExecContext, ExecResult, OutboundPolicy } from '@chronos/executors';
 import type { QueueSet } from '@chronos/queue';
 import { DelayedError, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 /** What the worker hands an executor besides the run's identity (see @chronos/executors). */
-export type ExecutorFn = (
-  payload: unknown,
-  ctx: Parameters<(typeof executors)['DUMMY']>[1],
-) => Promise<ExecResult>;
+export type ExecutorFn = (payload: unknown, ctx: ExecContext) => Promise<ExecResult>;
 
 /** The abort reason of a cancelled run (cancel request, or the worker shutting down). */
 export class RunCancelled extends Error {
@@ -59,13 +56,8 @@ export interface RunProcessorDeps {
   inFlight: Map<string, AbortController>;
   /** How long a buffered run waits before it checks again. @defaultValue 500 */
   deferMs?: number;
-  /** Replaces the executors (tests). */
-  executor?: (type: JobTypeName) => ExecutorFn | undefined;
-}
-
-/** The executor of a type in this version, if any. */
-export function executorFor(type: JobTypeName): ExecutorFn | undefined {
-  return (executors as Partial<Record<JobTypeName, ExecutorFn>>)[type];
+  /** The executor of each type (see executors.ts); undefined: none in this version. */
+  executor: (type: JobTypeName) => ExecutorFn | undefined;
 }
 
 /** The payload columns a type's executor reads, nulls dropped, validated with the type's schema. */
@@ -95,7 +87,7 @@ function errorFields(err: unknown): {
  * (`finishRun`: fenced by the lock token; retries, DLQ, stats and alerts follow from it).
  */
 export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Processor<RunJobData> {
-  const execute = (deps.executor ?? executorFor)(type);
+  const execute = deps.executor(type);
   return async (job: Job<RunJobData>, token?: string, signal?: AbortSignal) => {
     const { runId } = job.data;
     const takeover = (job.attemptsStarted ?? 0) > 1 || (job.stalledCounter ?? 0) > 0;

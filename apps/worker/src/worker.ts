@@ -16,6 +16,7 @@ import {
 import type { Processor, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { createExecutorRegistry } from './executors.ts';
 import { RunCancelled, runProcessor, type ExecutorFn } from './run-processor.ts';
 
 export interface WorkerService extends Service {
@@ -48,6 +49,7 @@ export function createWorkerService(
   let queues: QueueSet | undefined;
   const inFlight = new Map<string, AbortController>();
   const breakers = new CircuitBreakers();
+  const registry = createExecutorRegistry(config);
   const secretBox = config.encryptionKey
     ? (() => {
         const key = parseEncryptionKey(config.encryptionKey);
@@ -102,7 +104,7 @@ export function createWorkerService(
               breakers,
               secretBox,
               inFlight,
-              ...(opts.executor ? { executor: opts.executor } : {}),
+              executor: opts.executor ?? registry.executorFor,
             }) as Processor),
       });
       for (const [type, w] of workers) {
@@ -132,6 +134,7 @@ export function createWorkerService(
       clearTimeout(timer);
       subscriber?.disconnect();
       if (queues) await closeQueues(queues);
+      await registry.close();
       redis?.disconnect();
       await db?.$disconnect();
     },

@@ -223,6 +223,10 @@ const envSchema = z.object({
   MISFIRE_THRESHOLD_SECONDS: int(60, 0, 7 * 24 * 3600),
   FILE_JOBS_ROOT: optionalString,
   SCRIPT_ENABLED: bool(true),
+  /** Run SCRIPT jobs as this system user (when the worker runs as root). */
+  SCRIPT_RUN_AS: optionalString,
+  /** The default Redis of CACHE jobs (REDIS_URL when unset; the queue keys are never touched). */
+  CACHE_REDIS_URL: url(['redis:', 'rediss:']),
   HTTP_ALLOW_HOSTS: list,
   HTTP_ALLOW_CIDRS: list,
 });
@@ -274,6 +278,8 @@ export interface Config {
     readonly defaultRunTimeoutSeconds: number;
     readonly fileJobsRoot: string | undefined;
     readonly scriptEnabled: boolean;
+    readonly scriptRunAs: string | undefined;
+    readonly cacheRedisUrl: string | undefined;
     readonly httpAllowHosts: readonly string[];
     readonly httpAllowCidrs: readonly string[];
   };
@@ -387,6 +393,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       defaultRunTimeoutSeconds: e.DEFAULT_RUN_TIMEOUT_SECONDS,
       fileJobsRoot: e.FILE_JOBS_ROOT,
       scriptEnabled: e.SCRIPT_ENABLED,
+      scriptRunAs: e.SCRIPT_RUN_AS,
+      cacheRedisUrl: e.CACHE_REDIS_URL,
       httpAllowHosts: e.HTTP_ALLOW_HOSTS,
       httpAllowCidrs: e.HTTP_ALLOW_CIDRS,
     },
