@@ -1,6 +1,6 @@
 import type { Config } from '@chronos/config';
 import type { JobTypeName } from '@chronos/core';
-import { createCacheExecutor, runDummy, runHttp } from '@chronos/executors';
+import { createCacheExecutor, createDatabaseExecutor, runDummy, runHttp } from '@chronos/executors';
 import type { ExecutorFn } from './run-processor.ts';
 
 /** The executors of a worker process, built once from its configuration. */
@@ -24,6 +24,7 @@ export function createExecutorRegistry(config: Config): ExecutorRegistry {
     HTTP: runHttp as ExecutorFn,
     DUMMY: runDummy as ExecutorFn,
     CACHE: cache as ExecutorFn,
+    DATABASE: createDatabaseExecutor() as ExecutorFn,
   };
   return {
     executorFor: (type) => map[type],

@@ -24,7 +24,7 @@ export function isRetryCondition(condition: string): boolean {
   return (
     (RETRY_CONDITIONS as readonly string[]).includes(condition) ||
     /^EXIT_CODE:-?\d+$/.test(condition) ||
-    /^ERROR_CODE:[A-Za-z0-9_.-]+$/.test(condition)
+    /^ERROR_CODE:[A-Za-z0-9_.:-]+$/.test(condition)
   );
 }
 

@@ -15,6 +15,7 @@ describe('retry_on matching', () => {
     [['EXIT_CODE:2'], { code: 'EXIT_CODE', exitCode: 1 }, false],
     [['ERROR_CODE:DEADLOCK'], { code: 'DEADLOCK' }, true],
     [['ERROR_CODE:DEADLOCK'], { code: 'OTHER' }, false],
+    [['ERROR_CODE:SQLSTATE:40001'], { code: 'SQLSTATE:40001' }, true],
     [['NETWORK'], { code: 'CIRCUIT_OPEN' }, true],
     [[], { code: 'TIMEOUT' }, false],
   ];

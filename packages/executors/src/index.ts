@@ -34,3 +34,9 @@ export const executors: { HTTP: Executor<HttpPayloadInput>; DUMMY: Executor<Dumm
 };
 
 export * from './cache.ts';
+export {
+  createDatabaseExecutor,
+  redactDatabaseUrl,
+  type DatabaseOutput,
+  type DatabaseField,
+} from './database.ts';
