@@ -1,6 +1,12 @@
 import type { Config } from '@chronos/config';
 import type { JobTypeName } from '@chronos/core';
-import { createCacheExecutor, createDatabaseExecutor, runDummy, runHttp } from '@chronos/executors';
+import {
+  createCacheExecutor,
+  createDatabaseExecutor,
+  createFileSystemExecutor,
+  runDummy,
+  runHttp,
+} from '@chronos/executors';
 import type { ExecutorFn } from './run-processor.ts';
 
 /** The executors of a worker process, built once from its configuration. */
@@ -25,6 +31,8 @@ export function createExecutorRegistry(config: Config): ExecutorRegistry {
     DUMMY: runDummy as ExecutorFn,
     CACHE: cache as ExecutorFn,
     DATABASE: createDatabaseExecutor() as ExecutorFn,
+    // Every path stays inside FILE_JOBS_ROOT; without one, FILE_SYSTEM runs fail saying so.
+    FILE_SYSTEM: createFileSystemExecutor({ root: config.worker.fileJobsRoot }) as ExecutorFn,
   };
   return {
     executorFor: (type) => map[type],

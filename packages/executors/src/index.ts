@@ -40,3 +40,9 @@ export {
   type DatabaseOutput,
   type DatabaseField,
 } from './database.ts';
+export {
+  createFileSystemExecutor,
+  FILE_SYSTEM_ERROR_CODES,
+  type FileSystemExecutorOptions,
+  type FileSystemOutput,
+} from './file-system.ts';

@@ -19,7 +19,13 @@ export const COMPRESSION_FORMATS = ['zip', 'gzip'] as const;
 export type CompressionFormat = (typeof COMPRESSION_FORMATS)[number];
 
 /** Operations that write to `targetPath`. */
-const NEEDS_TARGET: ReadonlySet<FileOperation> = new Set(['COPY', 'MOVE', 'COMPRESS', 'DECOMPRESS', 'PROCESS']);
+const NEEDS_TARGET: ReadonlySet<FileOperation> = new Set([
+  'COPY',
+  'MOVE',
+  'COMPRESS',
+  'DECOMPRESS',
+  'PROCESS',
+]);
 
 /**
  * Why `path` cannot name something inside FILE_JOBS_ROOT, or null when it is acceptable as written:
@@ -31,7 +37,8 @@ export function relativePathProblem(path: string): string | null {
   if (path.startsWith('/') || path.startsWith('\\') || /^[A-Za-z]:/.test(path)) {
     return 'must be relative to FILE_JOBS_ROOT, not an absolute path';
   }
-  if (path.split(/[\\/]/).includes('..')) return "must not contain '..' segments (paths stay inside FILE_JOBS_ROOT)";
+  if (path.split(/[\\/]/).includes('..'))
+    return "must not contain '..' segments (paths stay inside FILE_JOBS_ROOT)";
   return null;
 }
 
@@ -133,8 +140,16 @@ export const fileTransformSchema = z.discriminatedUnion('type', [
         ctx.addIssue({ code: 'custom', path: ['value'], message: `is required for op "${t.op}"` });
       } else if (t.op === 'contains' && typeof t.value !== 'string') {
         ctx.addIssue({ code: 'custom', path: ['value'], message: 'must be a string for op "contains"' });
-      } else if (['gt', 'gte', 'lt', 'lte'].includes(t.op) && typeof t.value !== 'number' && typeof t.value !== 'string') {
-        ctx.addIssue({ code: 'custom', path: ['value'], message: `must be a number or a string for op "${t.op}"` });
+      } else if (
+        ['gt', 'gte', 'lt', 'lte'].includes(t.op) &&
+        typeof t.value !== 'number' &&
+        typeof t.value !== 'string'
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['value'],
+          message: `must be a number or a string for op "${t.op}"`,
+        });
       }
     }),
 ]);
