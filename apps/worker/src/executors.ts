@@ -4,6 +4,7 @@ import {
   createCacheExecutor,
   createDatabaseExecutor,
   createFileSystemExecutor,
+  createScriptExecutor,
   runDummy,
   runHttp,
 } from '@chronos/executors';
@@ -33,6 +34,11 @@ export function createExecutorRegistry(config: Config): ExecutorRegistry {
     DATABASE: createDatabaseExecutor() as ExecutorFn,
     // Every path stays inside FILE_JOBS_ROOT; without one, FILE_SYSTEM runs fail saying so.
     FILE_SYSTEM: createFileSystemExecutor({ root: config.worker.fileJobsRoot }) as ExecutorFn,
+    // A process with limits, not a container: see README "SCRIPT isolation".
+    SCRIPT: createScriptExecutor({
+      enabled: config.worker.scriptEnabled,
+      runAs: config.worker.scriptRunAs ?? null,
+    }) as ExecutorFn,
   };
   return {
     executorFor: (type) => map[type],

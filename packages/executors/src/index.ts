@@ -46,3 +46,11 @@ export {
   type FileSystemExecutorOptions,
   type FileSystemOutput,
 } from './file-system.ts';
+export {
+  createScriptExecutor,
+  runScript,
+  DEFAULT_SCRIPT_LIMITS,
+  SCRIPT_ERROR_CODES,
+  type ScriptExecutorOptions,
+  type ScriptOutput,
+} from './script.ts';

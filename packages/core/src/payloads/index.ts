@@ -6,12 +6,14 @@ import { databasePayloadSchema } from './database-payload.ts';
 import { dummyPayloadSchema } from './dummy-payload.ts';
 import { fileSystemPayloadSchema } from './file-system-payload.ts';
 import { httpPayloadSchema } from './http-payload.ts';
+import { scriptPayloadSchema } from './script-payload.ts';
 
 export * from './cache-payload.ts';
 export * from './database-payload.ts';
 export * from './dummy-payload.ts';
 export * from './file-system-payload.ts';
 export * from './http-payload.ts';
+export * from './script-payload.ts';
 export { hasTemplate, templatedHttpUrlSchema } from './template.ts';
 
 /** The payload schema of each job type that has one in this version. */
@@ -21,6 +23,7 @@ export const payloadSchemas = {
   CACHE: cachePayloadSchema,
   DATABASE: databasePayloadSchema,
   FILE_SYSTEM: fileSystemPayloadSchema,
+  SCRIPT: scriptPayloadSchema,
 } as const;
 
 type PayloadSchemas = typeof payloadSchemas;

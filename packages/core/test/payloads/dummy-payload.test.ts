@@ -52,11 +52,13 @@ describe('dummyPayloadSchema', () => {
 });
 
 describe('payloadSchemaFor', () => {
-  it('returns the schema of HTTP and DUMMY, undefined for types without one yet', () => {
+  it('returns the schema of each type that has one, undefined for types without one yet', () => {
     expect(payloadSchemaFor('HTTP')).toBe(httpPayloadSchema);
     expect(payloadSchemaFor('DUMMY')).toBe(dummyPayloadSchema);
-    for (const type of JOB_TYPES.filter((t) => t !== 'HTTP' && t !== 'DUMMY')) {
-      expect(payloadSchemaFor(type)).toBeUndefined();
+    const withSchema = ['HTTP', 'DUMMY', 'CACHE', 'DATABASE', 'FILE_SYSTEM', 'SCRIPT'];
+    for (const type of JOB_TYPES) {
+      if (withSchema.includes(type)) expect(payloadSchemaFor(type)).toBeDefined();
+      else expect(payloadSchemaFor(type)).toBeUndefined();
     }
   });
 });

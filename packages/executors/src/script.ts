@@ -1,0 +1,426 @@
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { constants as osConstants, tmpdir } from 'node:os';
+import { chown, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  PermanentJobError,
+  fieldIssues,
+  scriptLimitsSchema,
+  scriptPayloadSchema,
+  type ScriptInterpreter,
+  type ScriptLimits,
+  type ScriptPayloadInput,
+} from '@chronos/core';
+import { invalidPayload } from './errors.ts';
+import { ScriptExitError, ScriptKilledError, ScriptLimitError } from './script/errors.ts';
+import { LineSplitter, TailBuffer } from './script/output.ts';
+import {
+  createWorkdir,
+  findExecutable,
+  killRunProcesses,
+  lookupUser,
+  removeWorkdir,
+  signalGroup,
+  type UnixUser,
+} from './script/process.ts';
+import type { ExecContext, ExecResult, Executor } from './types.ts';
+
+export { SCRIPT_ERROR_CODES, ScriptExitError, ScriptKilledError, ScriptLimitError } from './script/errors.ts';
+export type { ScriptErrorCode } from './script/errors.ts';
+
+/** Every limit, as the executor applies it. */
+export type ResolvedScriptLimits = Required<ScriptLimits>;
+
+/** The limits of a job that sets none. */
+export const DEFAULT_SCRIPT_LIMITS: Readonly<ResolvedScriptLimits> = Object.freeze({
+  cpuSeconds: 300,
+  memoryMb: 1024,
+  maxProcesses: 128,
+  maxFileSizeMb: 100,
+  maxOutputBytes: 10 * 1024 * 1024,
+});
+
+/** The PATH scripts get, and where interpreters and tools are looked up. */
+export const SCRIPT_SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface ScriptExecutorOptions {
+  /** SCRIPT_ENABLED: when false every run fails with SCRIPT_DISABLED. */
+  enabled: boolean;
+  /**
+   * SCRIPT_RUN_AS: the user scripts run as (`nobody`, a uid, or `uid:gid`); needs a root worker.
+   * Without it scripts run as the worker's own user.
+   * @defaultValue null
+   */
+  runAs?: string | null;
+  /** The deployment's limits for jobs that set none (each job may set its own within the schema's bounds). */
+  defaults?: ScriptLimits;
+  /** Where each run's working directory is made. @defaultValue os.tmpdir() */
+  tmpRoot?: string;
+  /**
+   * Interpreter binaries by name, instead of looking them up in `path`; `null` makes an interpreter
+   * unavailable on this worker.
+   */
+  interpreters?: Partial<Record<ScriptInterpreter, string | null>>;
+  /** The PATH scripts get; interpreters, prlimit, setpriv and nice are looked up in it. @defaultValue SCRIPT_SAFE_PATH */
+  path?: string;
+  /** Niceness of the scripts' processes (via `nice`); 0 leaves it alone. @defaultValue 10 */
+  niceness?: number;
+  /** Between SIGTERM and SIGKILL of the process group on abort. @defaultValue 2000 */
+  killGraceMs?: number;
+  /** Output lines passed to the run log; the rest is counted, not logged. @defaultValue 10_000 */
+  maxLogLines?: number;
+  /** Longest line logged; the rest of a longer line is dropped. @defaultValue 8192 */
+  maxLineBytes?: number;
+  /** Bytes of stdout kept as `stdoutTail` (and of stderr in failures). @defaultValue 4096 */
+  tailBytes?: number;
+}
+
+/** What a successful SCRIPT run outputs. */
+export interface ScriptOutput {
+  exitCode: 0;
+  /** The last `tailBytes` of stdout. */
+  stdoutTail: string;
+  stdoutBytes: number;
+  stderrBytes: number;
+  durationMs: number;
+}
+
+const SCRIPT_FILES: Record<ScriptInterpreter, { file: string; args: readonly string[] }> = {
+  bash: { file: 'script.sh', args: [] },
+  sh: { file: 'script.sh', args: [] },
+  node: { file: 'script.js', args: [] },
+  // Unbuffered, so lines reach the run log as they are printed.
+  python3: { file: 'script.py', args: ['-u'] },
+};
+
+const MIB = 1024 * 1024;
+
+function signalName(n: number): string | undefined {
+  return Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0];
+}
+
+/** The last non-empty line of a stderr tail, for an error message. */
+function lastLine(text: string): string {
+  const line = text.trimEnd().split('\n').pop() ?? '';
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
+/**
+ * The SCRIPT executor: each run is a process tree with its own process group, a fresh working
+ * directory, an environment holding only what the job declares, and setrlimit limits; see the
+ * README for what this does and does not isolate.
+ */
+export function createScriptExecutor(options: ScriptExecutorOptions): Executor<ScriptPayloadInput> {
+  const searchPath = options.path ?? SCRIPT_SAFE_PATH;
+  const defaults: ResolvedScriptLimits = {
+    ...DEFAULT_SCRIPT_LIMITS,
+    ...definedOnly(scriptLimitsSchema.parse(options.defaults ?? {})),
+  };
+  const niceness = options.niceness ?? 10;
+  const killGraceMs = options.killGraceMs ?? 2000;
+  const maxLogLines = options.maxLogLines ?? 10_000;
+  const maxLineBytes = options.maxLineBytes ?? 8192;
+  const tailBytes = options.tailBytes ?? 4096;
+  const runAs = options.runAs ?? null;
+
+  // Looked up once per executor: a binary installed later needs a worker restart.
+  const found = new Map<string, Promise<string | null>>();
+  const tool = (name: string): Promise<string | null> => {
+    let p = found.get(name);
+    if (!p) found.set(name, (p = findExecutable(name, searchPath)));
+    return p;
+  };
+  let user: Promise<UnixUser> | undefined;
+
+  async function interpreterPath(name: ScriptInterpreter): Promise<string> {
+    const override = options.interpreters?.[name];
+    const path = override === undefined ? await tool(name) : override && (await tool(override));
+    if (!path) {
+      throw new PermanentJobError(
+        override === null
+          ? `the ${name} interpreter is not available on this worker`
+          : `the ${name} interpreter is not installed on this worker (looked for ${override ?? `${name} in ${searchPath}`})`,
+        'INTERPRETER_MISSING',
+      );
+    }
+    return path;
+  }
+
+  async function runAsUser(): Promise<UnixUser | null> {
+    if (runAs === null) return null;
+    if (process.getuid?.() !== 0) {
+      throw new PermanentJobError(
+        `SCRIPT_RUN_AS=${runAs} needs a worker running as root; this one runs as uid ${process.getuid?.()}`,
+        'RUN_AS_FAILED',
+      );
+    }
+    user ??= lookupUser(runAs, searchPath);
+    try {
+      return await user;
+    } catch (err) {
+      user = undefined;
+      throw new PermanentJobError(`SCRIPT_RUN_AS=${runAs}: ${(err as Error).message}`, 'RUN_AS_FAILED', {
+        cause: err,
+      });
+    }
+  }
+
+  return async function runScript(input: ScriptPayloadInput, ctx: ExecContext): Promise<ExecResult> {
+    if (!options.enabled) {
+      throw new PermanentJobError(
+        'SCRIPT jobs are disabled on this deployment (SCRIPT_ENABLED=false)',
+        'SCRIPT_DISABLED',
+      );
+    }
+    const parsed = scriptPayloadSchema.safeParse(input);
+    if (!parsed.success) {
+      const issues = fieldIssues(parsed.error);
+      throw invalidPayload(
+        `invalid SCRIPT payload: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      );
+    }
+    const payload = parsed.data;
+    const limits: ResolvedScriptLimits = { ...defaults, ...definedOnly(payload.metadata?.limits ?? {}) };
+    const interpreter = await interpreterPath(payload.scriptInterpreter);
+    const prlimit = await tool('prlimit');
+    if (!prlimit) {
+      throw new PermanentJobError(
+        `prlimit (util-linux) is not installed in ${searchPath}: scripts cannot run without limits`,
+        'PRLIMIT_MISSING',
+      );
+    }
+    const setpriv = await tool('setpriv');
+    const nice = niceness !== 0 ? await tool('nice') : null;
+    const owner = await runAsUser();
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+
+    const workdir = await createWorkdir(options.tmpRoot ?? tmpdir(), owner);
+    try {
+      const { file, args } = SCRIPT_FILES[payload.scriptInterpreter];
+      const scriptFile = join(workdir, file);
+      await writeFile(scriptFile, payload.scriptContent, { mode: 0o600 });
+      if (owner) await chown(scriptFile, owner.uid, owner.gid);
+
+      const env: Record<string, string> = {
+        PATH: searchPath,
+        HOME: workdir,
+        TMPDIR: workdir,
+        LANG: 'C.UTF-8',
+        ...payload.scriptEnv,
+        CHRONOS_RUN_ID: ctx.runId,
+        CHRONOS_JOB_ID: ctx.jobId,
+        CHRONOS_ATTEMPT: String(ctx.attempt),
+        CHRONOS_IDEMPOTENCY_KEY: ctx.idempotencyKey,
+      };
+      // prlimit sets the limits on itself, then each program execs the next: one process, one pid.
+      const argv = [
+        `--cpu=${limits.cpuSeconds}:${limits.cpuSeconds + 2}`,
+        `--data=${limits.memoryMb * MIB}`,
+        `--nproc=${limits.maxProcesses}`,
+        `--fsize=${limits.maxFileSizeMb * MIB}`,
+        '--core=0',
+        '--',
+        // no_new_privs: setuid binaries (su, sudo, mount) no longer raise privileges.
+        ...(setpriv ? [setpriv, '--no-new-privs', '--'] : []),
+        ...(nice ? [nice, '-n', String(niceness)] : []),
+        interpreter,
+        ...args,
+        scriptFile,
+      ];
+      return await supervise(prlimit, argv, env, workdir, owner, limits, payload.scriptInterpreter, ctx);
+    } finally {
+      await removeWorkdir(workdir).catch((err: unknown) =>
+        ctx.log.warn('could not remove the script working directory', {
+          workdir,
+          error: (err as Error).message,
+        }),
+      );
+    }
+  };
+
+  async function supervise(
+    command: string,
+    argv: string[],
+    env: Record<string, string>,
+    cwd: string,
+    owner: UnixUser | null,
+    limits: ResolvedScriptLimits,
+    interpreter: ScriptInterpreter,
+    ctx: ExecContext,
+  ): Promise<ExecResult> {
+    const started = performance.now();
+    let child: ChildProcessByStdio<null, Readable, Readable>;
+    try {
+      child = spawn(command, argv, {
+        cwd,
+        env,
+        // setsid(): the child leads a new session and process group, killed as one.
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
+      });
+    } catch (err) {
+      throw new PermanentJobError(`could not start the script: ${(err as Error).message}`, 'SPAWN_FAILED', {
+        cause: err,
+      });
+    }
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const pgid = child.pid;
+
+    let stoppedFor: 'abort' | 'output' | null = null;
+    let graceTimer: NodeJS.Timeout | undefined;
+    const stop = (why: 'abort' | 'output', signal: NodeJS.Signals) => {
+      if (stoppedFor !== null || pgid === undefined) return;
+      stoppedFor = why;
+      signalGroup(pgid, signal);
+      if (signal !== 'SIGKILL') graceTimer = setTimeout(() => signalGroup(pgid, 'SIGKILL'), killGraceMs);
+    };
+    const onAbort = () => stop('abort', 'SIGTERM');
+
+    let logged = 0;
+    let outputBytes = 0;
+    const stdoutTail = new TailBuffer(tailBytes);
+    const stderrTail = new TailBuffer(tailBytes);
+    const logLine = (stream: 'stdout' | 'stderr') => (line: string, truncated: boolean) => {
+      if (logged > maxLogLines) return;
+      if (logged++ === maxLogLines) {
+        ctx.log.warn(`script output past ${maxLogLines} lines is not logged (still counted)`);
+        return;
+      }
+      const context = truncated ? { stream, truncated: true } : { stream };
+      if (stream === 'stdout') ctx.log.info(line, context);
+      else ctx.log.warn(line, context);
+    };
+    const splitters = {
+      stdout: new LineSplitter(maxLineBytes, logLine('stdout')),
+      stderr: new LineSplitter(maxLineBytes, logLine('stderr')),
+    };
+    const read = (stream: 'stdout' | 'stderr', tail: TailBuffer) => (chunk: Buffer) => {
+      if (stoppedFor === 'output') return;
+      const room = limits.maxOutputBytes - outputBytes;
+      const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
+      outputBytes += kept.length;
+      tail.push(kept);
+      // Past the log cap lines are no longer split: counting bytes is enough.
+      if (logged <= maxLogLines) splitters[stream].push(kept);
+      if (kept.length < chunk.length) {
+        stop('output', 'SIGKILL');
+        // Nothing more is read; writers get EPIPE until the kill lands.
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }
+    };
+    child.stdout.on('data', read('stdout', stdoutTail));
+    child.stderr.on('data', read('stderr', stderrTail));
+
+    let status: { code: number | null; signal: NodeJS.Signals | null };
+    try {
+      if (pgid !== undefined) {
+        ctx.signal.addEventListener('abort', onAbort, { once: true });
+        if (ctx.signal.aborted) onAbort();
+        ctx.log.info('script started', {
+          interpreter,
+          pid: pgid,
+          user: owner?.name ?? `uid ${process.getuid?.()}`,
+          limits,
+          ...(owner === null && process.getuid?.() === 0
+            ? { note: 'running as root: maxProcesses is not enforced; set SCRIPT_RUN_AS' }
+            : {}),
+        });
+      }
+      status = await exited;
+    } catch (err) {
+      throw new PermanentJobError(`could not start the script: ${(err as Error).message}`, 'SPAWN_FAILED', {
+        cause: err,
+      });
+    } finally {
+      clearTimeout(graceTimer);
+      ctx.signal.removeEventListener('abort', onAbort);
+      if (pgid !== undefined) {
+        // Whatever the script left behind dies with it: background jobs, and escapees (setsid).
+        const { killed, survivors } = await killRunProcesses(pgid, ctx.runId, 2000);
+        if (killed > 0) ctx.log.debug('killed processes the script left running', { killed });
+        if (survivors.length > 0) ctx.log.warn('some processes of the script did not die', { survivors });
+      }
+      // Output still in the pipes arrives before 'close'; a pipe held open by a process we could
+      // not kill must not hold the run.
+      let closeTimer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise((resolve) => (closeTimer = setTimeout(resolve, 1000)))]);
+      clearTimeout(closeTimer);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      splitters.stdout.end();
+      splitters.stderr.end();
+    }
+
+    const durationMs = Math.round(performance.now() - started);
+    const stderrText = stderrTail.text();
+    ctx.log.info('script ended', {
+      exitCode: status.code,
+      signal: status.signal,
+      durationMs,
+      stdoutBytes: stdoutTail.total,
+      stderrBytes: stderrTail.total,
+    });
+    if (stoppedFor === 'abort') throw ctx.signal.reason;
+    if (stoppedFor === 'output') {
+      throw new ScriptLimitError(
+        `script output passed maxOutputBytes (${limits.maxOutputBytes} bytes of stdout + stderr); its processes were killed`,
+        'OUTPUT_LIMIT',
+        null,
+        stderrText,
+      );
+    }
+    if (status.signal !== null) {
+      const { signal } = status;
+      if (signal === 'SIGXCPU')
+        throw new ScriptLimitError(
+          `script killed by SIGXCPU: it used its ${limits.cpuSeconds} CPU seconds`,
+          'CPU_LIMIT',
+          signal,
+          stderrText,
+        );
+      if (signal === 'SIGXFSZ')
+        throw new ScriptLimitError(
+          `script killed by SIGXFSZ: it wrote a file larger than ${limits.maxFileSizeMb} MB`,
+          'FILE_SIZE_LIMIT',
+          signal,
+          stderrText,
+        );
+      const hint = signal === 'SIGKILL' ? ' (the CPU limit, the OOM killer or an operator)' : '';
+      throw new ScriptKilledError(`script killed by ${signal}${hint}`, signal, stderrText);
+    }
+    const code = status.code ?? -1;
+    if (code !== 0) {
+      // Shells report a child killed by signal n as 128 + n.
+      const bySignal = code > 128 ? signalName(code - 128) : undefined;
+      const hint = bySignal ? ` (128 + ${code - 128}: a process got ${bySignal})` : '';
+      const last = lastLine(stderrText);
+      throw new ScriptExitError(
+        `script exited with code ${code}${hint}${last ? `: ${last}` : ''}`,
+        code,
+        stderrText,
+      );
+    }
+    const output: ScriptOutput = {
+      exitCode: 0,
+      stdoutTail: stdoutTail.text(),
+      stdoutBytes: stdoutTail.total,
+      stderrBytes: stderrTail.total,
+      durationMs,
+    };
+    return { exitCode: 0, output };
+  }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null)) as Partial<T>;
+}
+
+/** The SCRIPT executor of a deployment with default options: enabled, running as the worker's user. */
+export const runScript: Executor<ScriptPayloadInput> = createScriptExecutor({ enabled: true });
