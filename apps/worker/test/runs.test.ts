@@ -24,13 +24,13 @@ const log = pino({ level: 'silent' });
 beforeAll(async () => {
   tdb = await createTestDatabase('worker-runs');
   redis = createRedis('redis://127.0.0.1:6379');
-  queues = createQueues({ connection: redis, prefix, types: ['DUMMY', 'HTTP', 'SCRIPT'] });
+  queues = createQueues({ connection: redis, prefix, types: ['DUMMY', 'HTTP', 'MESSAGE_QUEUE'] });
   ownerId = newId();
   await tdb.db.user.create({ data: { id: ownerId, email: 'owner@example.test', passwordHash: 'x' } });
   const config = loadConfig({
     DATABASE_URL: tdb.url,
     REDIS_PREFIX: prefix,
-    WORKER_TYPES: 'DUMMY,HTTP,SCRIPT',
+    WORKER_TYPES: 'DUMMY,HTTP,MESSAGE_QUEUE',
     HTTP_ALLOW_HOSTS: '127.0.0.1',
     ENCRYPTION_KEY: ENCRYPTION_KEY,
     WORKER_ID: 'runner-1',
@@ -124,14 +124,14 @@ describe('a scheduled slot, end to end', () => {
   it('a type without an executor in this version fails with a clear message', async () => {
     const { id } = await createJob(deps(), {
       ownerId,
-      name: 'script',
-      type: 'SCRIPT',
+      name: 'mq',
+      type: 'MESSAGE_QUEUE',
       schedule: { type: 'ONCE', runAt: new Date() },
     });
     await tick();
     const [run] = await finished(id);
     expect(run?.status).toBe('FAILURE');
-    expect(run?.errorMessage).toBe('no executor for SCRIPT jobs in this version of Chronos');
+    expect(run?.errorMessage).toBe('no executor for MESSAGE_QUEUE jobs in this version of Chronos');
   });
 
   it('with overlap SKIP, slots that come due during a long run are skipped and say why', async () => {

@@ -31,7 +31,8 @@ import { forbiddenOverlap, regionNamespace } from './cache/namespace.ts';
 import { cacheFailure } from './cache/redis-errors.ts';
 import { RedisPool, type RedisConnect } from './cache/redis-pool.ts';
 import { defaultRedisOptions, resolveRedisTarget, type RedisTarget } from './cache/redis-target.ts';
-import { encodeValue, fetchHttpEntries, type WarmEntry } from './cache/warm-source.ts';
+import { encodeValue, fetchDatabaseEntries, fetchHttpEntries, type WarmEntry } from './cache/warm-source.ts';
+import { createDatabaseExecutor } from './database.ts';
 import { invalidPayload } from './errors.ts';
 import { createHttpExecutor } from './http.ts';
 import { compileOutboundPolicy, type CompiledOutboundPolicy, type LookupFunction } from './outbound-guard.ts';
@@ -96,7 +97,7 @@ export type CacheOperationResult =
   | { operation: 'DELETE'; requested: number; deleted: number }
   | { operation: 'INVALIDATE'; scope: 'keys'; requested: number; deleted: number }
   | { operation: 'INVALIDATE'; scope: 'region'; scanned: number; deleted: number; batches: number }
-  | ({ operation: 'WARM'; source: 'http' | 'static'; entries: number } & WriteCounts)
+  | ({ operation: 'WARM'; source: 'http' | 'static' | 'database'; entries: number } & WriteCounts)
   | ({ operation: 'WARM'; source: 'region'; sourceRegion: string; written: number } & Omit<
       CopyCounts,
       'copied'
@@ -164,6 +165,7 @@ export function createCacheExecutor(options: CacheExecutorOptions): CacheExecuto
   });
   const http =
     options.httpExecutor ?? createHttpExecutor({ maxBodyBytes: options.maxWarmBytes ?? 16 * 1024 * 1024 });
+  const database = createDatabaseExecutor();
   const limits = {
     scanCount: options.scanCount ?? 1000,
     batchSize: options.batchSize ?? 1000,
@@ -218,6 +220,8 @@ export function createCacheExecutor(options: CacheExecutorOptions): CacheExecuto
     if (p.cacheOperation === 'SET' || (p.cacheOperation === 'WARM' && sourceRegion === null)) {
       if (warm?.type === 'http') {
         entries = await fetchHttpEntries(warm, http, ctx, limits.maxWarmEntries);
+      } else if (warm?.type === 'database') {
+        entries = await fetchDatabaseEntries(warm, database, ctx, limits.maxWarmEntries);
       } else {
         const given = warm?.type === 'static' ? warm.entries : p.cacheKeys;
         entries = cacheEntriesOf(given ?? []).map((e) => ({
@@ -337,7 +341,8 @@ export function createCacheExecutor(options: CacheExecutorOptions): CacheExecuto
           ttlSeconds,
           skipIfExists: p.skipIfExists,
         });
-        const source = p.metadata?.warmSource?.type === 'http' ? 'http' : 'static';
+        const sourceType = p.metadata?.warmSource?.type;
+        const source = sourceType === 'http' || sourceType === 'database' ? sourceType : 'static';
         return { operation: 'WARM', source, entries: entries.length, ...counts };
       }
       case 'STATS':

@@ -403,6 +403,47 @@ describe('CACHE executor: SYNC and WARM', () => {
     expect(await admin.get(`${prefix}users:b`)).toBe('{"x":true}');
   });
 
+  it('WARM from a database query: rows become entries, read in a read-only transaction', async () => {
+    const e = executor();
+    const out = await run(
+      e,
+      {
+        cacheOperation: 'WARM',
+        metadata: {
+          warmSource: {
+            type: 'database',
+            databaseUrl: 'postgresql://postgres@127.0.0.1:5432/postgres',
+            query: "SELECT 'k' || g AS key, json_build_object('n', g) AS value FROM generate_series(1, :n) g",
+            parameters: { n: 3 },
+          },
+        },
+      },
+      makeCtx({ outbound: LOCAL_ONLY }),
+    );
+    expect(out).toMatchObject({ source: 'database', entries: 3, written: 3 });
+    expect(await admin.get(`${prefix}users:k2`)).toBe('{"n":2}');
+    // The query runs read-only: a write in it fails the run and writes nothing to the cache.
+    const refused = await rejection(() =>
+      run(
+        e,
+        {
+          cacheOperation: 'WARM',
+          cacheRegion: 'never',
+          metadata: {
+            warmSource: {
+              type: 'database',
+              databaseUrl: 'postgresql://postgres@127.0.0.1:5432/postgres',
+              query: 'CREATE TABLE chronos_warm_should_not_exist (key text, value text)',
+            },
+          },
+        },
+        makeCtx({ outbound: LOCAL_ONLY }),
+      ),
+    );
+    expect(refused).toMatchObject({ code: 'READ_ONLY_VIOLATION' });
+    expect(await admin.exists(`${prefix}never:x`)).toBe(0);
+  });
+
   it('WARM from HTTP reads records at entriesPath through the outbound policy', async () => {
     const s = await startServer((req, res) => {
       res.setHeader('content-type', 'application/json');

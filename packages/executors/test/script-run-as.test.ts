@@ -9,13 +9,18 @@ import { processes, scriptCtx, stdoutLines, waitFor } from './script-helpers.ts'
 
 // Everything here runs scripts as `nobody`; RLIMIT_NPROC counts that user's processes across runs,
 // so these tests live in one file and run one after the other.
-const isRoot = process.getuid?.() === 0;
-const nobody = isRoot ? await lookupUser('nobody', '/usr/bin:/bin').catch(() => null) : null;
+// Workers of this kind run as root and the system has `nobody`: these tests need both, and fail
+// (rather than skip) without them.
+const nobody = await lookupUser('nobody', '/usr/bin:/bin');
 
 const aliveOf = async (uid: number) => (await processes()).filter((p) => p.uid === uid && p.state !== 'Z');
 
-describe.skipIf(!nobody)('SCRIPT executor with runAs (a root worker)', () => {
-  const uid = nobody?.uid ?? -1;
+describe('SCRIPT executor with runAs (a root worker)', () => {
+  it('runs as root, as workers of this kind do', () => {
+    expect(process.getuid?.()).toBe(0);
+  });
+
+  const uid = nobody.uid;
   const run = createScriptExecutor({ enabled: true, runAs: 'nobody' });
   beforeAll(() => {
     process.env['DATABASE_URL'] = 'postgres://chronos:hunter2@db/chronos';

@@ -253,7 +253,8 @@ const warmHttpRequest = httpPayloadSchema.pick({
  * - `region`: the keys of another region on the same Redis (values and TTLs copied);
  * - `http`: a JSON response — an object of key: value, or a list of records (`keyField`,
  *   `valueField`), found at `entriesPath` (dotted, e.g. `data.items`) in the body;
- * - `static`: entries given here.
+ * - `static`: entries given here;
+ * - `database`: the rows of a read-only query (`keyField` / `valueField` columns).
  */
 export const cacheWarmSourceSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('region'), region: cacheRegionSchema }),
@@ -268,6 +269,19 @@ export const cacheWarmSourceSchema = z.discriminatedUnion('type', [
     valueField: z.string().min(1).max(256).nullish(),
   }),
   z.strictObject({ type: z.literal('static'), entries: cacheKeysSchema }),
+  z.strictObject({
+    type: z.literal('database'),
+    /** Read through the DATABASE executor, in a read-only transaction (its safety rules apply). */
+    databaseUrl: z.string().min(1).max(2048),
+    query: z.string().min(1).max(100_000),
+    parameters: z.union([z.array(z.unknown()), z.record(z.string(), z.unknown())]).nullish(),
+    queryTimeoutSeconds: z.number().int().min(1).max(3600).nullish(),
+    maxRows: z.number().int().min(1).max(100_000).nullish(),
+    /** The column holding the key. @defaultValue 'key' */
+    keyField: z.string().min(1).max(256).nullish(),
+    /** The column holding the value; `.` caches the whole row. @defaultValue 'value' */
+    valueField: z.string().min(1).max(256).nullish(),
+  }),
 ]);
 export type CacheWarmSource = z.infer<typeof cacheWarmSourceSchema>;
 

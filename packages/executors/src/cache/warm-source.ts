@@ -2,6 +2,7 @@ import {
   CACHE_MAX_KEY_LENGTH,
   PermanentJobError,
   type CacheWarmSource,
+  type DatabasePayloadInput,
   type HttpPayloadInput,
 } from '@chronos/core';
 import { displayUrl } from '../http-client.ts';
@@ -116,4 +117,35 @@ export async function fetchHttpEntries(
   }
   const node = entriesPath ? at(json, entriesPath) : json;
   return entriesFromJson(node, keyField ?? 'key', valueField ?? 'value', maxEntries);
+}
+
+/**
+ * Reads a WARM source's entries from a database query, through the DATABASE executor (outbound
+ * policy, one statement, read-only transaction, timeouts and row cap apply as to a DATABASE job).
+ */
+export async function fetchDatabaseEntries(
+  source: Extract<CacheWarmSource, { type: 'database' }>,
+  database: Executor<DatabasePayloadInput>,
+  ctx: ExecContext,
+  maxEntries: number,
+): Promise<WarmEntry[]> {
+  const { output } = await database(
+    {
+      databaseUrl: source.databaseUrl,
+      query: source.query,
+      parameters: (source.parameters ?? null) as DatabasePayloadInput['parameters'],
+      queryTimeoutSeconds: source.queryTimeoutSeconds ?? null,
+      maxRows: source.maxRows ?? maxEntries,
+      readOnly: true,
+    },
+    ctx,
+  );
+  const result = output as { rows: unknown[]; truncated: boolean };
+  if (result.truncated) {
+    throw new PermanentJobError(
+      'WARM source: the query returned more rows than the WARM may write (raise maxRows or narrow the query)',
+      'CACHE_WARM_SOURCE_TOO_LARGE',
+    );
+  }
+  return entriesFromJson(result.rows, source.keyField ?? 'key', source.valueField ?? 'value', maxEntries);
 }
