@@ -102,6 +102,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
 
   let skew = 0;
   let running = false;
+  let stopping = false;
   let timer: NodeJS.Timeout | undefined;
   let lastReconcile = 0;
   let wake: (() => void) | undefined;
@@ -256,7 +257,8 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       total.enqueued += result.enqueued;
       total.skipped += result.skipped;
       total.deduplicated += result.deduplicated;
-      if (!more) return total;
+      // A scheduler far behind (more due than one batch) keeps claiming, but stops when asked to.
+      if (!more || stopping) return total;
     }
   }
 
@@ -344,6 +346,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     async start() {
       if (running) return;
       running = true;
+      stopping = false;
       subscriber = opts.redis.duplicate();
       subscriber.on('error', (err) => log.warn({ err }, 'change subscriber error'));
       await subscriber.subscribe(changesChannel(opts.prefix));
@@ -356,6 +359,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     },
     async stop() {
       running = false;
+      stopping = true;
       clearTimeout(timer);
       wake?.();
       await loop;

@@ -91,6 +91,25 @@ describe('a scheduler tick', () => {
     }
   });
 
+  it('stops when asked even while far behind, without claiming everything that is due first', async () => {
+    const due = new Date(Date.now() - 1000);
+    const ids = await Promise.all(
+      Array.from({ length: 300 }, () =>
+        createJob(h, { intervalSeconds: 3600, anchorAt: due }, { nextFireAt: due }),
+      ),
+    );
+    let claims = 0;
+    const s = scheduler({ batchSize: 1, onSkew: () => claims++ });
+    await s.start();
+    await eventually(async () => (claims > 0 ? true : undefined));
+    await s.stop();
+    const planned = await h.db.jobSchedule.count({
+      where: { jobId: { in: ids }, lastFireAt: { not: null } },
+    });
+    expect(planned).toBeGreaterThan(0);
+    expect(planned).toBeLessThan(300);
+  });
+
   it('measures the database clock skew', async () => {
     const seen: number[] = [];
     const s = scheduler({ onSkew: (ms) => seen.push(ms) });
