@@ -252,7 +252,10 @@ describe('CACHE executor: DELETE, INVALIDATE, EXPIRE', () => {
     const rec = recording();
     const out = await run(executor({ connect: rec.connect }), { cacheOperation: 'INVALIDATE', async: true });
 
-    expect(out).toMatchObject({ scope: 'region', scanned: 20_001, deleted: 20_001 });
+    // SCAN may return a key twice while Redis resizes its table: scanned can exceed the key count,
+    // deleted cannot.
+    expect(out).toMatchObject({ scope: 'region', deleted: 20_001 });
+    expect((out as { scanned: number }).scanned).toBeGreaterThanOrEqual(20_001);
     expect((out as { batches: number }).batches).toBeGreaterThanOrEqual(21);
     expect(await keysUnder(`${prefix}users:`)).toEqual([]);
     expect(await keysUnder(prefix)).toEqual([`${prefix}user:k0`, `${prefix}users2:k0`]);
@@ -312,7 +315,10 @@ describe('CACHE executor: STATS', () => {
   it('estimates memory from a capped sample', async () => {
     await seed(3000);
     const out = await run(executor({ maxStatsSamples: 100 }), { cacheOperation: 'STATS' });
-    expect(out).toMatchObject({ keyCount: 3000, sampledKeys: 100, memoryEstimated: true });
+    expect(out).toMatchObject({ sampledKeys: 100, memoryEstimated: true });
+    // Counted by SCAN, which may return a key twice while Redis resizes its table.
+    expect((out as { keyCount: number }).keyCount).toBeGreaterThanOrEqual(3000);
+    expect((out as { keyCount: number }).keyCount).toBeLessThan(3100);
     expect((out as { memoryBytes: number }).memoryBytes).toBeGreaterThan(3000 * 10);
   });
 });
