@@ -177,7 +177,10 @@ function skewText(skews: readonly { at: number; ms: number }[], startedAt: numbe
   );
 }
 
-export async function runChronos(opts: ScenarioOptions, processor: ChronosProcessor): Promise<ScenarioOutcome> {
+export async function runChronos(
+  opts: ScenarioOptions,
+  processor: ChronosProcessor,
+): Promise<ScenarioOutcome> {
   const tag = randomBytes(4).toString('hex');
   const dbName = `chronos_bench_${tag}`;
   const url = withDatabase(opts.postgresUrl, dbName);
@@ -204,7 +207,9 @@ export async function runChronos(opts: ScenarioOptions, processor: ChronosProces
     );
     const seedStart = Date.now();
     await seedSchedules(client, schedules);
-    opts.log(`  ${label}: seeded ${opts.size} schedules in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
+    opts.log(
+      `  ${label}: seeded ${opts.size} schedules in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`,
+    );
 
     worker = await startWorkerProcess({
       mode: processor,

@@ -195,7 +195,9 @@ const doc = [
 if (values.out !== '-') {
   const out =
     values.out ??
-    fileURLToPath(new URL(`../results/scheduler-${startedAt.toISOString().slice(0, 10)}.md`, import.meta.url));
+    fileURLToPath(
+      new URL(`../results/scheduler-${startedAt.toISOString().slice(0, 10)}.md`, import.meta.url),
+    );
   await mkdir(fileURLToPath(new URL('../results/', import.meta.url)), { recursive: true });
   await writeFile(out, doc);
   log(`\nwritten to ${out}`);
