@@ -188,6 +188,11 @@ export async function* readXlsx(
     hyperlinks: 'ignore',
     entries: 'ignore',
   });
+  // exceljs reads `model.sheets` when a worksheet part comes before xl/workbook.xml in the archive
+  // (the order varies) and crashes on the undefined model; with an empty one it names the sheet
+  // later, and the sheet is named here by its part instead.
+  const withModel = reader as unknown as { model?: unknown };
+  withModel.model ??= { sheets: [] };
   try {
     for await (const ws of reader) {
       const sheet = ws as unknown as { name: string; id: number | string } & AsyncIterable<{
