@@ -172,12 +172,55 @@ export interface XlsxSheetRows {
  * read; shared strings and styles are kept in memory, sheets that precede them in the archive are
  * spooled to temporary files by exceljs).
  */
+/** Workbooks up to this size are read whole; larger ones are streamed. */
+const SMALL_XLSX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A small workbook read whole. exceljs's streaming reader spools worksheets that precede
+ * xl/workbook.xml to temporary files and can fail on them asynchronously; a small file does not need
+ * streaming, so it avoids that path.
+ */
+async function* readSmallXlsx(
+  fh: FileHandle,
+  size: number,
+  wanted: ReadonlySet<string>,
+  signal: AbortSignal,
+): AsyncGenerator<XlsxSheetRows> {
+  const buffer = Buffer.alloc(size);
+  let read = 0;
+  while (read < size) {
+    const { bytesRead } = await fh.read(buffer, read, size - read, read);
+    if (bytesRead === 0) break;
+    read += bytesRead;
+  }
+  if (signal.aborted) throw signal.reason;
+  const workbook = new ExcelJS.Workbook();
+  await workbook.xlsx.load(buffer.subarray(0, read) as unknown as ArrayBuffer);
+  for (const ws of workbook.worksheets) {
+    if (!wanted.has(ws.name)) continue;
+    const rows: { values: unknown }[] = [];
+    ws.eachRow({ includeEmpty: false }, (row) => rows.push({ values: row.values }));
+    async function* each(): AsyncGenerator<{ values: unknown }> {
+      for (const r of rows) {
+        if (signal.aborted) throw signal.reason;
+        yield r;
+      }
+    }
+    yield { name: ws.name, rows: xlsxRows(each()) };
+  }
+}
+
 export async function* readXlsx(
   fh: FileHandle,
   sheets: readonly SheetInfo[],
   wanted: ReadonlySet<string>,
   signal: AbortSignal,
 ): AsyncGenerator<XlsxSheetRows> {
+  const { size } = await fh.stat();
+  if (size <= SMALL_XLSX_BYTES) {
+    yield* readSmallXlsx(fh, size, wanted, signal);
+    return;
+  }
   const input = addAbortSignal(signal, readStreamOf(fh, { highWaterMark: 256 * 1024 }));
   const byPart = new Map(sheets.filter((s) => s.part !== null).map((s) => [s.part, s.name]));
   const known = new Set(sheets.map((s) => s.name));
