@@ -18,6 +18,7 @@ import {
   type ScenarioOptions,
   type ScenarioOutcome,
 } from './scenario.ts';
+import { pipelineText, probePipelines } from './pipeline-probe.ts';
 import { probePromotions } from './promote-probe.ts';
 import { keepAllEvents, lateBreakdown, readJobEvents } from './queue-events.ts';
 import { armSchedules, seedSchedules } from './seed.ts';
@@ -196,6 +197,7 @@ export async function runChronos(
   const queue = queues.get('DUMMY');
   if (!queue) throw new Error('no DUMMY queue');
   const probe = probePromotions();
+  const pipelines = probePipelines(redis);
   try {
     await keepAllEvents(queue, redis);
     await migrate(url);
@@ -274,8 +276,19 @@ export async function runChronos(
         window: await startsRecorded(client, window, expected),
         load1,
       });
+    // Lateness of each window slot's first pickup, by due time.
+    const byDue = new Map<number, number[]>();
+    const firstPick = new Set<string>();
+    for (const p of result.pickups) {
+      if (!expected.has(p.key) || firstPick.has(p.key)) continue;
+      firstPick.add(p.key);
+      const list = byDue.get(p.scheduledMs) ?? [];
+      list.push(p.pickedMs - p.scheduledMs);
+      byDue.set(p.scheduledMs, list);
+    }
     notes.push(
       `${opts.size} / ${label}: ${lateBreakdown(result.pickups, expected, events, probe.calls)}; ` +
+        `${pipelineText(pipelines, byDue, window)}; ` +
         `${await ledgerNotes(client, window)}; at the window's end ${planningLag}; scheduler ${counts.error} errors, ` +
         `${counts.warn} warnings; ${skewText(skews, startedAt, window)}; event-loop delay of the scheduler ` +
         `${loopDelayText(loopDelay)}, of the worker ${loopDelayText(result.loopDelay)}; ` +
