@@ -1,43 +1,78 @@
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
-import type { Db } from '@chronos/db';
-import type { QueueSet } from '@chronos/queue';
-import express, { type Express } from 'express';
-import type { Logger } from 'pino';
-import { requireAdminBasicAuth } from './admin-auth.ts';
-import { errorHandler, notFound } from './problem.ts';
+import { randomUUID } from 'node:crypto';
+import cors from 'cors';
+import express, { type Express, type RequestHandler } from 'express';
+import helmet from 'helmet';
+import { mountAdmin } from './admin.ts';
+import type { ApiDeps } from './deps.ts';
+import { mountDocs } from './docs.ts';
+import { ApiRouter } from './http/route.ts';
+import { errorHandler, notFound } from './http/problem.ts';
+import './http/types.ts';
+import { mountOps } from './ops.ts';
+import { API_BASE, openApiDocument } from './openapi.ts';
+import { ROUTE_MODULES } from './routes/index.ts';
 
-export interface AppDeps {
-  db: Db;
-  queues: QueueSet;
-  log: Logger;
+/** A caller's X-Request-Id is kept when it is short and plain; otherwise a fresh UUID. */
+const requestId: RequestHandler = (req, res, next) => {
+  const given = req.get('x-request-id');
+  req.id = given && /^[A-Za-z0-9._-]{1,128}$/.test(given) ? given : randomUUID();
+  res.set('X-Request-Id', req.id);
+  next();
+};
+
+export interface App {
+  app: Express;
+  /** The REST routes (for the OpenAPI document and its tests). */
+  api: ApiRouter;
 }
 
-/** Path of the Bull Board dashboard. */
-export const BULL_BOARD_PATH = '/admin/queues';
-
-/** Builds the HTTP application; it does not listen (main.ts does). */
-export function createApp({ db, queues, log }: AppDeps): Express {
+/** Builds the HTTP application; it does not listen (server.ts does). */
+export function createApp(deps: ApiDeps): App {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+  app.use(requestId, deps.metrics.http);
+  app.use((req, res, next) => {
+    res.on('finish', () =>
+      deps.log.debug(
+        { requestId: req.id, method: req.method, url: req.originalUrl, status: res.statusCode },
+        'request',
+      ),
+    );
+    next();
   });
 
-  const board = new ExpressAdapter();
-  board.setBasePath(BULL_BOARD_PATH);
-  createBullBoard({
-    queues: [...queues.values()].map((q) => new BullMQAdapter(q, { readOnlyMode: false })),
-    serverAdapter: board,
-    options: { uiConfig: { boardTitle: 'Chronos queues' } },
-  });
-  app.use(BULL_BOARD_PATH, requireAdminBasicAuth(db), board.getRouter());
+  mountOps(app, deps);
+  mountAdmin(app, deps);
 
-  app.use(express.json({ limit: '1mb' }));
+  const api = new ApiRouter(deps.auth.authenticator.middleware);
+  for (const register of ROUTE_MODULES) register(api, deps);
+  const document = openApiDocument(api.routes, { version: '1' });
+
+  app.use(
+    API_BASE,
+    helmet(),
+    cors({
+      // No origin is allowed unless CORS_ORIGINS lists it; `*` allows any (tokens travel in headers, not cookies).
+      origin: deps.config.auth.corsOrigins.includes('*') ? true : [...deps.config.auth.corsOrigins],
+      exposedHeaders: ['X-Request-Id', 'Retry-After', 'Location'],
+      maxAge: 600,
+    }),
+    express.json({
+      limit: deps.config.bodyLimitBytes,
+      // Webhook signatures are computed over the exact bytes received.
+      verify: (req, _res, buf) => {
+        (req as express.Request).rawBody = buf;
+      },
+    }),
+  );
+  app.get(`${API_BASE}/openapi.json`, (_req, res) => {
+    res.json(document);
+  });
+  mountDocs(app);
+  app.use(API_BASE, api.router);
+
   app.use(notFound);
-  app.use(errorHandler(log));
-  return app;
+  app.use(errorHandler(deps.log));
+  return { app, api };
 }

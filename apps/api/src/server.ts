@@ -1,40 +1,89 @@
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '@chronos/config';
-import type { Service } from '@chronos/core';
+import { createSecretBox, keyIdOf, parseEncryptionKey, type Service } from '@chronos/core';
 import { createDb, type Db } from '@chronos/db';
 import { closeQueues, createQueues, createRedis, pingRedis, type QueueSet } from '@chronos/queue';
+import { openStorage } from '@chronos/storage';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createApp } from './app.ts';
+import { localAuthenticator, oidcAuthenticator } from './auth/authenticate.ts';
+import { createOidcVerifier } from './auth/oidc.ts';
+import { createSessions } from './auth/sessions.ts';
+import { createLoginThrottle } from './auth/throttle.ts';
+import { createTokenSigner } from './auth/tokens.ts';
 import { ensureInitialAdmin, seedBuiltinRoles } from './bootstrap.ts';
+import type { ApiDeps } from './deps.ts';
+import { createMetrics } from './metrics.ts';
 
 export interface ApiServer extends Service {
   /** The bound port (useful with port 0). */
   readonly port: number;
+  /** The wiring, once started (tests reach the database and queues through it). */
+  readonly deps: ApiDeps | undefined;
+}
+
+/** The auth parts for the configured mode. */
+function authOf(config: Config, db: Db, redis: Redis, log: Logger): ApiDeps['auth'] {
+  if (config.auth.mode === 'oidc') {
+    const verifier = createOidcVerifier({
+      issuer: config.auth.oidcIssuer as string,
+      audience: config.auth.oidcAudience,
+      jwksUrl: config.auth.oidcJwksUrl,
+      rolesClaim: config.auth.oidcRolesClaim,
+    });
+    return { authenticator: oidcAuthenticator(db, verifier), sessions: undefined, signer: undefined };
+  }
+  let secret = config.auth.jwtSecret;
+  if (!secret) {
+    // Development only (config refuses production without JWT_SECRET): a per-process secret, so
+    // tokens die with the process and replicas do not accept each other's.
+    secret = randomBytes(32).toString('hex');
+    log.warn('JWT_SECRET is unset: using a random per-process secret (tokens end with this process)');
+  }
+  const signer = createTokenSigner(secret, config.auth.accessTokenTtlSeconds);
+  const throttle = createLoginThrottle(redis, {
+    prefix: config.redis.prefix,
+    maxFailures: config.auth.loginMaxFailures,
+    windowSeconds: config.auth.loginWindowSeconds,
+  });
+  return {
+    authenticator: localAuthenticator(db, signer),
+    sessions: createSessions({ db, signer, throttle, refreshTtlSeconds: config.auth.refreshTokenTtlSeconds }),
+    signer,
+  };
 }
 
 /**
- * The API process: connects PostgreSQL and Redis, seeds roles and the first admin, serves HTTP.
- * Nothing connects before `start()`.
+ * The API process: connects PostgreSQL, Redis and object storage, seeds roles and the first admin,
+ * serves HTTP. Nothing connects before `start()`.
  */
 export function createApiServer(config: Config, log: Logger): ApiServer {
   let db: Db | undefined;
   let redis: Redis | undefined;
   let queues: QueueSet | undefined;
   let server: Server | undefined;
+  let stopStorage: (() => Promise<void>) | undefined;
+  let deps: ApiDeps | undefined;
   let port = config.http.port;
 
   return {
     get port() {
       return port;
     },
+    get deps() {
+      return deps;
+    },
     async start() {
-      db = createDb(config.databaseUrl);
+      db = createDb(config.databaseUrl, { applicationName: 'chronos-api' });
       await db.$queryRaw`SELECT 1`;
       redis = createRedis(config.redis.url, { name: 'chronos-api', failFast: true });
       await pingRedis(redis, config.redis.url);
       queues = createQueues({ connection: redis, prefix: config.redis.prefix, types: config.worker.types });
+      const opened = await openStorage(config);
+      stopStorage = opened.stop;
 
       await seedBuiltinRoles(db);
       const admin = await ensureInitialAdmin(db, config.admin);
@@ -51,7 +100,20 @@ export function createApiServer(config: Config, log: Logger): ApiServer {
         );
       }
 
-      const app = createApp({ db, queues, log });
+      const key = config.encryptionKey ? parseEncryptionKey(config.encryptionKey) : undefined;
+      deps = {
+        config,
+        db,
+        redis,
+        queues,
+        log,
+        storage: opened.storage,
+        secretBox: key ? createSecretBox({ current: { id: keyIdOf(key), key } }) : undefined,
+        engine: { db, queues, redis, prefix: config.redis.prefix },
+        metrics: createMetrics(),
+        auth: authOf(config, db, redis, log),
+      };
+      const { app } = createApp(deps);
       server = await new Promise<Server>((resolve, reject) => {
         const s = app.listen(config.http.port, config.http.host, (err?: Error) =>
           err ? reject(err) : resolve(s),
@@ -66,9 +128,12 @@ export function createApiServer(config: Config, log: Logger): ApiServer {
         await new Promise<void>((resolve) => {
           s.close(() => resolve());
           s.closeIdleConnections();
+          // SSE streams are long-lived: end them so close() can finish.
+          s.closeAllConnections();
         });
       }
       if (queues) await closeQueues(queues);
+      await stopStorage?.();
       redis?.disconnect();
       await db?.$disconnect();
     },

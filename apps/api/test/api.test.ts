@@ -1,56 +1,59 @@
-import { loadConfig } from '@chronos/config';
 import { JOB_TYPES, queueName } from '@chronos/core';
-import { createTestDatabase, type TestDatabase } from '@chronos/db/testing';
 import bcrypt from 'bcryptjs';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiServer, type ApiServer } from '../src/server.ts';
-import { newId } from '@chronos/core';
+import { ADMIN, startTestApi, type TestApi } from './harness.ts';
 
-const ADMIN = { email: 'root@example.test', password: 'correct horse battery' };
-const basic = (email: string, password: string) =>
-  `Basic ${Buffer.from(`${email}:${password}`).toString('base64')}`;
-
-let tdb: TestDatabase;
-let api: ApiServer;
-let base: string;
+let t: TestApi;
 
 beforeAll(async () => {
-  tdb = await createTestDatabase('api');
-  const config = loadConfig({
-    DATABASE_URL: tdb.url,
-    REDIS_PREFIX: `test-api-${newId()}`,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    CHRONOS_ADMIN_EMAIL: ADMIN.email,
-    CHRONOS_ADMIN_PASSWORD: ADMIN.password,
-  });
-  api = createApiServer(config, pino({ level: 'silent' }));
-  await api.start();
-  base = `http://127.0.0.1:${api.port}`;
+  t = await startTestApi('api');
 });
 
 afterAll(async () => {
-  await api?.stop();
-  await tdb?.drop();
+  await t?.stop();
 });
+
+/** Signs in on the dashboard's form and returns the session cookie (or the failed answer). */
+async function dashboardSignIn(email: string, password: string) {
+  const res = await fetch(`${t.base}/admin/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ email, password, next: '/admin/queues' }).toString(),
+  });
+  const cookie = res.headers.get('set-cookie')?.split(';')[0];
+  return { res, cookie };
+}
 
 describe('the API process', () => {
   it('answers /healthz with 200', async () => {
-    const res = await fetch(`${base}/healthz`);
+    const res = await fetch(`${t.base}/healthz`);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'ok' });
   });
 
-  it('answers an unknown route with a 404 problem document', async () => {
-    const res = await fetch(`${base}/api/v1/nope`);
+  it('answers an unknown route with a 404 problem document carrying the request id', async () => {
+    const res = await fetch(`${t.api}/nope`, { headers: { 'x-request-id': 'req-123' } });
     expect(res.status).toBe(404);
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    expect(await res.json()).toMatchObject({ title: 'Not Found', status: 404, instance: '/api/v1/nope' });
+    expect(res.headers.get('x-request-id')).toBe('req-123');
+    expect(await res.json()).toMatchObject({
+      title: 'Not Found',
+      status: 404,
+      instance: '/api/v1/nope',
+      requestId: 'req-123',
+    });
+  });
+
+  it('replaces an unusable X-Request-Id with its own', async () => {
+    const res = await fetch(`${t.api}/nope`, { headers: { 'x-request-id': 'bad id with spaces <script>' } });
+    const id = res.headers.get('x-request-id') ?? '';
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(((await res.json()) as { requestId: string }).requestId).toBe(id);
   });
 
   it('created the first admin from CHRONOS_ADMIN_EMAIL / CHRONOS_ADMIN_PASSWORD with the ADMIN role', async () => {
-    const users = await tdb.db.user.findMany({ include: { roles: { include: { role: true } } } });
+    const users = await t.db.user.findMany({ include: { roles: { include: { role: true } } } });
     expect(users).toHaveLength(1);
     const [admin] = users;
     expect(admin?.email).toBe(ADMIN.email);
@@ -60,7 +63,7 @@ describe('the API process', () => {
   });
 
   it('seeded the built-in roles with their permissions', async () => {
-    const roles = await tdb.db.role.findMany({ orderBy: { name: 'asc' } });
+    const roles = await t.db.role.findMany({ orderBy: { name: 'asc' } });
     expect(roles.map((r) => r.name)).toEqual(['ADMIN', 'OPERATOR', 'USER', 'VIEWER']);
     expect(roles.every((r) => r.isBuiltin)).toBe(true);
     expect(roles.find((r) => r.name === 'ADMIN')?.permissions).toContain('user:manage');
@@ -69,48 +72,77 @@ describe('the API process', () => {
 });
 
 describe('Bull Board at /admin/queues', () => {
-  it('is not reachable anonymously', async () => {
-    const res = await fetch(`${base}/admin/queues`);
-    expect(res.status).toBe(401);
-    expect(res.headers.get('www-authenticate')).toMatch(/^Basic /);
+  it('sends an anonymous browser to the sign-in page and answers a program 401', async () => {
+    const browser = await fetch(`${t.base}/admin/queues`, {
+      redirect: 'manual',
+      headers: { accept: 'text/html' },
+    });
+    expect(browser.status).toBe(303);
+    expect(browser.headers.get('location')).toBe('/admin/login?next=%2Fadmin%2Fqueues');
+    const program = await fetch(`${t.base}/admin/queues/api/queues`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(program.status).toBe(401);
+    const page = await fetch(`${t.base}/admin/login`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<form method="post" action="/admin/login">');
   });
 
-  it('refuses a wrong password and an unknown user alike', async () => {
-    const wrong = await fetch(`${base}/admin/queues`, {
-      headers: { authorization: basic(ADMIN.email, 'nope') },
-    });
-    const unknown = await fetch(`${base}/admin/queues`, {
-      headers: { authorization: basic('ghost@example.test', ADMIN.password) },
-    });
-    expect(wrong.status).toBe(401);
-    expect(unknown.status).toBe(401);
-    expect(await wrong.text()).toBe(await unknown.text());
+  it('refuses a wrong password and an unknown user alike, without a session', async () => {
+    const wrong = await dashboardSignIn(ADMIN.email, 'nope');
+    const unknown = await dashboardSignIn('ghost@example.test', ADMIN.password);
+    expect(wrong.res.status).toBe(401);
+    expect(unknown.res.status).toBe(401);
+    expect(wrong.cookie).toBeUndefined();
+    expect(await wrong.res.text()).toBe(await unknown.res.text());
   });
 
   it('refuses a signed-in user without the ADMIN role', async () => {
-    const viewer = await tdb.db.role.findUniqueOrThrow({ where: { name: 'VIEWER' } });
-    await tdb.db.user.create({
-      data: {
-        id: newId(),
-        email: 'viewer@example.test',
-        passwordHash: await bcrypt.hash('viewer-password', 10),
-        roles: { create: { roleId: viewer.id } },
-      },
+    const viewer = await t.user(['VIEWER']);
+    const form = await dashboardSignIn(viewer.email, viewer.password);
+    expect(form.res.status).toBe(403);
+    expect(form.cookie).toBeUndefined();
+    const bearer = await fetch(`${t.base}/admin/queues/api/queues`, {
+      headers: { authorization: `Bearer ${viewer.token}` },
     });
-    const res = await fetch(`${base}/admin/queues`, {
-      headers: { authorization: basic('viewer@example.test', 'viewer-password') },
+    expect(bearer.status).toBe(403);
+  });
+
+  it('shows the queue of every job type to an admin signed in from a browser', async () => {
+    const { res, cookie } = await dashboardSignIn(ADMIN.email, ADMIN.password);
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/admin/queues');
+    expect(res.headers.get('set-cookie')).toMatch(/HttpOnly/i);
+    expect(res.headers.get('set-cookie')).toMatch(/SameSite=Strict/i);
+    const page = await fetch(`${t.base}/admin/queues`, { headers: { cookie: cookie as string } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<html');
+    const api = await fetch(`${t.base}/admin/queues/api/queues`, { headers: { cookie: cookie as string } });
+    expect(api.status).toBe(200);
+    const body = (await api.json()) as { queues: { name: string }[] };
+    expect(body.queues.map((q) => q.name).sort()).toEqual(JOB_TYPES.map(queueName).sort());
+  });
+
+  it('does not take an API access token as a dashboard cookie (different audience)', async () => {
+    const token = await t.adminToken();
+    const res = await fetch(`${t.base}/admin/queues/api/queues`, {
+      headers: { cookie: `chronos_admin=${token}`, accept: 'application/json' },
     });
     expect(res.status).toBe(401);
   });
 
-  it('shows the queue of every job type to an admin', async () => {
-    const auth = { authorization: basic(ADMIN.email, ADMIN.password) };
-    const page = await fetch(`${base}/admin/queues`, { headers: auth });
-    expect(page.status).toBe(200);
-    expect(await page.text()).toContain('<html');
-    const res = await fetch(`${base}/admin/queues/api/queues`, { headers: auth });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as { queues: { name: string }[] };
-    expect(body.queues.map((q) => q.name).sort()).toEqual(JOB_TYPES.map(queueName).sort());
+  it('never redirects the sign-in form off-site', async () => {
+    const res = await fetch(`${t.base}/admin/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        email: ADMIN.email,
+        password: ADMIN.password,
+        next: '//evil.example/x',
+      }).toString(),
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/admin/queues');
   });
 });

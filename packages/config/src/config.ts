@@ -119,6 +119,19 @@ const envSchema = z.object({
   AUTH_MODE: z.enum(['local', 'oidc']).default('local'),
   OIDC_ISSUER: url(['http:', 'https:']),
   OIDC_AUDIENCE: optionalString,
+  /** JWKS address; discovered from the issuer's `.well-known/openid-configuration` when unset. */
+  OIDC_JWKS_URL: url(['http:', 'https:']),
+  /** Dotted path of the token claim that lists Chronos role names (Keycloak: realm roles). */
+  OIDC_ROLES_CLAIM: z.string().default('realm_access.roles'),
+  /** Lifetime of access tokens (at most 15 min). */
+  ACCESS_TOKEN_TTL_SECONDS: int(900, 30, 900),
+  /** Lifetime of refresh tokens (each use rotates it). */
+  REFRESH_TOKEN_TTL_SECONDS: int(1_209_600, 60, 31_536_000),
+  /** Failed sign-ins per account (and per client IP, ×4) within LOGIN_WINDOW_SECONDS before 429. */
+  LOGIN_MAX_FAILURES: int(5, 1, 1000),
+  LOGIN_WINDOW_SECONDS: int(900, 1, 86_400),
+  /** Largest accepted request body. */
+  API_BODY_LIMIT_BYTES: int(1_048_576, 1024, 104_857_600),
   CORS_ORIGINS: list,
   CHRONOS_ADMIN_EMAIL: z.email('must be an e-mail address').default('admin@chronos.local'),
   CHRONOS_ADMIN_PASSWORD: optionalString.refine(
@@ -246,8 +259,15 @@ export interface Config {
     readonly jwtSecret: string | undefined;
     readonly oidcIssuer: string | undefined;
     readonly oidcAudience: string | undefined;
+    readonly oidcJwksUrl: string | undefined;
+    readonly oidcRolesClaim: string;
+    readonly accessTokenTtlSeconds: number;
+    readonly refreshTokenTtlSeconds: number;
+    readonly loginMaxFailures: number;
+    readonly loginWindowSeconds: number;
     readonly corsOrigins: readonly string[];
   };
+  readonly bodyLimitBytes: number;
   readonly encryptionKey: string | undefined;
   readonly admin: { readonly email: string; readonly password: string | undefined };
   readonly dataDir: string;
@@ -365,8 +385,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       jwtSecret: e.JWT_SECRET,
       oidcIssuer: e.OIDC_ISSUER,
       oidcAudience: e.OIDC_AUDIENCE,
+      oidcJwksUrl: e.OIDC_JWKS_URL,
+      oidcRolesClaim: e.OIDC_ROLES_CLAIM,
+      accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+      loginMaxFailures: e.LOGIN_MAX_FAILURES,
+      loginWindowSeconds: e.LOGIN_WINDOW_SECONDS,
       corsOrigins: e.CORS_ORIGINS,
     },
+    bodyLimitBytes: e.API_BODY_LIMIT_BYTES,
     encryptionKey: e.ENCRYPTION_KEY,
     admin: { email: e.CHRONOS_ADMIN_EMAIL, password: e.CHRONOS_ADMIN_PASSWORD },
     dataDir: e.CHRONOS_DATA_DIR,
