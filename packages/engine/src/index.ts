@@ -12,3 +12,4 @@ export * from './dlq.ts';
 export * from './cancel.ts';
 export * from './run-log.ts';
 export * from './inputs.ts';
+export * from './trigger.ts';
