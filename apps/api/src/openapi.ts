@@ -7,7 +7,23 @@ export const API_BASE = '/api/v1';
 
 type JsonSchema = Record<string, unknown>;
 
-function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+/** Named schemas (`.meta({ id })`) collected while converting, for `components.schemas`. */
+type Components = Record<string, JsonSchema>;
+
+/** Rewrites `#/$defs/X` references to `#/components/schemas/X` everywhere in a converted schema. */
+function relink(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(relink);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value))
+      out[k] =
+        k === '$ref' && typeof v === 'string' ? v.replace('#/$defs/', '#/components/schemas/') : relink(v);
+    return out;
+  }
+  return value;
+}
+
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output', components: Components): JsonSchema {
   const s = z.toJSONSchema(schema, {
     target: 'draft-2020-12',
     io,
@@ -15,7 +31,11 @@ function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
     reused: 'inline',
   }) as JsonSchema;
   delete s.$schema;
-  return s;
+  const defs = (s.$defs ?? {}) as Record<string, JsonSchema>;
+  delete s.$defs;
+  // The first conversion of a named schema wins (input and output forms differ only in defaults).
+  for (const [name, def] of Object.entries(defs)) components[name] ??= relink(def) as JsonSchema;
+  return relink(s) as JsonSchema;
 }
 
 /** `/jobs/:id` → `/jobs/{id}` */
@@ -23,14 +43,14 @@ export function openApiPath(path: string): string {
   return path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 }
 
-function parameters(spec: RouteSpec): JsonSchema[] {
+function parameters(spec: RouteSpec, components: Components): JsonSchema[] {
   const out: JsonSchema[] = [];
   for (const [where, schema] of [
     ['path', spec.params],
     ['query', spec.query],
   ] as const) {
     if (!schema) continue;
-    const js = jsonSchema(schema, 'input') as {
+    const js = jsonSchema(schema, 'input', components) as {
       properties?: Record<string, JsonSchema>;
       required?: string[];
     };
@@ -51,13 +71,18 @@ function parameters(spec: RouteSpec): JsonSchema[] {
 /** The OpenAPI 3.1 document of every route in the table, from the same zod schemas that validate. */
 export function openApiDocument(routes: readonly RouteSpec[], info: { version: string }): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
+  const components: Components = {};
   for (const spec of routes) {
     const responses: Record<string, JsonSchema> = {};
     for (const [status, r] of Object.entries(spec.responses)) {
       responses[status] = {
         description: r.description,
         ...(r.schema
-          ? { content: { [r.contentType ?? 'application/json']: { schema: jsonSchema(r.schema, 'output') } } }
+          ? {
+              content: {
+                [r.contentType ?? 'application/json']: { schema: jsonSchema(r.schema, 'output', components) },
+              },
+            }
           : {}),
       };
     }
@@ -84,12 +109,12 @@ export function openApiDocument(routes: readonly RouteSpec[], info: { version: s
       ...(spec.permission ? { 'x-permission': spec.permission } : {}),
       ...(spec.adminOnly ? { 'x-admin-only': true } : {}),
       security: spec.auth === 'none' ? [] : [{ bearer: [] }],
-      parameters: parameters(spec),
+      parameters: parameters(spec, components),
       ...(spec.body
         ? {
             requestBody: {
               required: true,
-              content: { 'application/json': { schema: jsonSchema(spec.body, 'input') } },
+              content: { 'application/json': { schema: jsonSchema(spec.body, 'input', components) } },
             },
           }
         : {}),
@@ -109,7 +134,7 @@ export function openApiDocument(routes: readonly RouteSpec[], info: { version: s
     paths,
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
-      schemas: { Problem: jsonSchema(problemSchema, 'output') },
+      schemas: { ...components, Problem: jsonSchema(problemSchema, 'output', components) },
     },
   };
 }

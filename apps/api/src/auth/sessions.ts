@@ -117,7 +117,8 @@ export function createSessions(deps: {
         include: { user: { select: { id: true, email: true, isActive: true, tokenVersion: true } } },
       });
       if (!row) throw unauthorized('Unknown refresh token');
-      if (row.usedAt || row.revokedAt) {
+      if (row.revokedAt && !row.usedAt) throw unauthorized('The refresh token was revoked: sign in again');
+      if (row.usedAt) {
         await db.refreshToken.updateMany({
           where: { familyId: row.familyId, revokedAt: null },
           data: { revokedAt: new Date() },

@@ -1,0 +1,68 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiServer, type ApiServer } from '../src/server.ts';
+import { startTestApi, type TestApi } from './harness.ts';
+
+// Two API replicas on one database and one Redis prefix: the login throttle is shared.
+let t: TestApi;
+let second: ApiServer;
+let secondBase: string;
+
+beforeAll(async () => {
+  t = await startTestApi('throttle', { LOGIN_MAX_FAILURES: '3', LOGIN_WINDOW_SECONDS: '300' });
+  second = createApiServer(t.deps.config, pino({ level: 'silent' }));
+  await second.start();
+  secondBase = `http://127.0.0.1:${second.port}/api/v1`;
+});
+
+afterAll(async () => {
+  await second?.stop();
+  await t?.stop();
+});
+
+async function login(base: string, email: string, password: string, ip?: string) {
+  const res = await fetch(`${base}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(ip ? { 'x-forwarded-for': ip } : {}) },
+    body: JSON.stringify({ email, password }),
+  });
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as any };
+}
+
+describe('login throttling across two API replicas', () => {
+  it('counts failures per account on both replicas and then refuses even the right password with 429', async () => {
+    const user = await t.user(['USER']);
+    expect((await login(t.api, user.email, 'wrong-1')).status).toBe(401);
+    expect((await login(secondBase, user.email, 'wrong-2')).status).toBe(401);
+    expect((await login(t.api, user.email, 'wrong-3')).status).toBe(401);
+    const blocked = await login(secondBase, user.email, user.password);
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.retryAfter)).toBeGreaterThan(0);
+    expect(Number(blocked.retryAfter)).toBeLessThanOrEqual(300);
+    expect(blocked.body).toMatchObject({ status: 429, title: 'Too Many Requests' });
+    // E-mail case does not open a second counter.
+    expect((await login(t.api, user.email.toUpperCase(), user.password)).status).toBe(429);
+  });
+
+  it('a success before the limit resets the account counter', async () => {
+    const user = await t.user(['USER']);
+    expect((await login(t.api, user.email, 'wrong-1')).status).toBe(401);
+    expect((await login(secondBase, user.email, 'wrong-2')).status).toBe(401);
+    expect((await login(t.api, user.email, user.password)).status).toBe(200);
+    expect((await login(secondBase, user.email, 'wrong-3')).status).toBe(401);
+    expect((await login(t.api, user.email, user.password)).status).toBe(200);
+  });
+
+  it('counts failures per client IP across accounts (4× the account limit)', async () => {
+    // Requests come from loopback, a trusted proxy, so X-Forwarded-For names the client.
+    const ip = '203.0.113.7';
+    for (let i = 0; i < 12; i++) {
+      const res = await login(i % 2 ? secondBase : t.api, `nobody-${i}@example.test`, 'x', ip);
+      expect(res.status).toBe(401);
+    }
+    const user = await t.user(['USER']);
+    expect((await login(t.api, user.email, user.password, ip)).status).toBe(429);
+    // Another client is not affected.
+    expect((await login(t.api, user.email, user.password, '203.0.113.8')).status).toBe(200);
+  });
+});
