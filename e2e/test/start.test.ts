@@ -7,7 +7,6 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   REPO_ROOT,
   TEST_REDIS_URL,
-  basicAuth,
   databaseUrl,
   deleteRedisPrefix,
   descendants,
@@ -33,6 +32,16 @@ function database(label: string): string {
   const name = `${base}_${label}`;
   databases.push(name);
   return name;
+}
+
+/**
+ * The local S3 server the launcher starts when S3_ENDPOINT is unset: on a free port over a temporary
+ * data folder, so no test touches the repository's .data or a running Chronos's S3 on 4568.
+ */
+async function localS3(): Promise<{ S3_LOCAL_PORT: string; CHRONOS_DATA_DIR: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'chronos-e2e-s3-'));
+  tempDirs.push(dir);
+  return { S3_LOCAL_PORT: String(await freePort()), CHRONOS_DATA_DIR: dir };
 }
 
 function redisPrefix(label: string): string {
@@ -70,15 +79,24 @@ async function expectServing(port: number, credentials: { email: string; passwor
   const origin = `http://127.0.0.1:${port}`;
   expect((await fetch(`${origin}/healthz`)).status).toBe(200);
 
-  const anonymous = await fetch(`${origin}/admin/queues`);
-  expect(anonymous.status).toBe(401);
-  expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic /);
-  const wrong = await fetch(`${origin}/admin/queues`, {
-    headers: { authorization: basicAuth(credentials.email, `${credentials.password}-wrong`) },
+  const anonymous = await fetch(`${origin}/admin/queues`, {
+    redirect: 'manual',
+    headers: { accept: 'text/html' },
   });
-  expect(wrong.status).toBe(401);
+  expect(anonymous.status).toBe(303);
+  expect(anonymous.headers.get('location')).toMatch(/^\/admin\/login/);
+  const signIn = (password: string) =>
+    fetch(`${origin}/admin/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ email: credentials.email, password }).toString(),
+    });
+  expect((await signIn(`${credentials.password}-wrong`)).status).toBe(401);
 
-  const auth = { authorization: basicAuth(credentials.email, credentials.password) };
+  const session = await signIn(credentials.password);
+  expect(session.status).toBe(303);
+  const auth = { cookie: (session.headers.get('set-cookie') ?? '').split(';')[0] as string };
   expect((await fetch(`${origin}/admin/queues`, { headers: auth })).status).toBe(200);
   const api = await fetch(`${origin}/admin/queues/api/queues`, { headers: auth });
   expect(api.status).toBe(200);
@@ -123,6 +141,7 @@ describe('pnpm start (scripts/start.mjs)', () => {
   it('with DATABASE_URL and REDIS_URL given: migrates, serves api + dashboard, and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
     const url = databaseUrl(db);
+    const s3 = await localS3();
     const launcher = startLauncher(
       launcherEnv({
         DATABASE_URL: url,
@@ -131,18 +150,29 @@ describe('pnpm start (scripts/start.mjs)', () => {
         PORT: String(port),
         CHRONOS_ADMIN_EMAIL: ADMIN.email,
         CHRONOS_ADMIN_PASSWORD: ADMIN.password,
+        ...s3,
       }),
     );
     await waitUntilUp(launcher, port);
+    // No S3_ENDPOINT: one local S3 server for all apps, over the data folder.
+    expect(
+      launcher.stdout.some((l) =>
+        l.startsWith(`[chronos] S3: http://127.0.0.1:${s3.S3_LOCAL_PORT} (local, pid `),
+      ),
+      launcher.output(),
+    ).toBe(true);
+    expect(readdirSync(s3.CHRONOS_DATA_DIR)).toContain('s3');
 
     await expectServing(port, ADMIN);
     await expectMigratedWithOneAdmin(url, ADMIN.email);
     // The chosen password is never printed.
     expect(launcher.stdout.join('\n')).not.toContain(ADMIN.password);
 
-    expect(descendants(launcher.pid).length).toBeGreaterThanOrEqual(3); // api, scheduler, worker
+    expect(descendants(launcher.pid).length).toBeGreaterThanOrEqual(4); // api, scheduler, worker, S3
     await expectCleanStop(launcher);
+    expect(launcher.stdout).toContain('[chronos] Stopping S3');
     expect(await portAnswers(port)).toBe(false);
+    expect(await portAnswers(Number(s3.S3_LOCAL_PORT))).toBe(false);
   });
 
   it('when an app dies on its own, stops the others and exits 1 naming it', async () => {
@@ -155,6 +185,7 @@ describe('pnpm start (scripts/start.mjs)', () => {
         PORT: String(port),
         CHRONOS_ADMIN_EMAIL: ADMIN.email,
         CHRONOS_ADMIN_PASSWORD: ADMIN.password,
+        ...(await localS3()),
       }),
     );
     await waitUntilUp(launcher, port);
@@ -183,6 +214,7 @@ describe('pnpm start (scripts/start.mjs)', () => {
       PORT: String(port),
       CHRONOS_ADMIN_EMAIL: ADMIN.email,
       CHRONOS_ADMIN_PASSWORD: undefined,
+      ...(await localS3()),
     });
 
     const first = startLauncher(env);
@@ -210,10 +242,12 @@ describe('pnpm start (scripts/start.mjs)', () => {
     tempDirs.push(dataDir);
     const pgPort = await freePort();
     const redisPort = await freePort();
+    const s3Port = await freePort();
     const port = await freePort();
     const env = launcherEnv({
       CHRONOS_LOCAL_PG_PORT: String(pgPort),
       CHRONOS_LOCAL_REDIS_PORT: String(redisPort),
+      S3_LOCAL_PORT: String(s3Port),
       CHRONOS_DATA_DIR: dataDir,
       PORT: String(port),
       CHRONOS_ADMIN_EMAIL: ADMIN.email,
@@ -230,15 +264,21 @@ describe('pnpm start (scripts/start.mjs)', () => {
     expect(
       first.stdout.some((l) => l.startsWith(`[chronos] Redis: redis://127.0.0.1:${redisPort} (local, pid `)),
     ).toBe(true);
+    expect(
+      first.stdout.some((l) => l.startsWith(`[chronos] S3: http://127.0.0.1:${s3Port} (local, pid `)),
+    ).toBe(true);
     await expectServing(port, ADMIN);
     await expectMigratedWithOneAdmin(url, ADMIN.email);
     await expectCleanStop(first);
     expect(first.stdout).toContain('[chronos] Stopping PostgreSQL');
     expect(first.stdout).toContain('[chronos] Stopping Redis');
+    expect(first.stdout).toContain('[chronos] Stopping S3');
     expect(await portAnswers(pgPort)).toBe(false);
     expect(await portAnswers(redisPort)).toBe(false);
-    // Redis kept its data append-only under the data folder.
+    expect(await portAnswers(s3Port)).toBe(false);
+    // Redis kept its data append-only under the data folder; S3 keeps its buckets there too.
     expect(readdirSync(join(dataDir, 'redis'))).toContain('appendonlydir');
+    expect(readdirSync(dataDir)).toContain('s3');
 
     // Second start: the cluster and its data are reused, not initialised again.
     const second = startLauncher(env);
@@ -249,6 +289,7 @@ describe('pnpm start (scripts/start.mjs)', () => {
     await expectCleanStop(second);
     expect(await portAnswers(pgPort)).toBe(false);
     expect(await portAnswers(redisPort)).toBe(false);
+    expect(await portAnswers(s3Port)).toBe(false);
   });
 
   it('with no Redis answering and no redis-server on PATH: exits non-zero with one line saying how to get Redis', async () => {
@@ -275,6 +316,25 @@ describe('pnpm start (scripts/start.mjs)', () => {
     expect(line).toMatch(/apt-get install redis-server/);
     expect(line).toMatch(/docker compose up -d redis/);
     expect(line).toMatch(/REDIS_URL/);
+    expect(launcher.stdout.some((l) => l.startsWith('[chronos] Starting'))).toBe(false);
+    expect(descendants(launcher.pid)).toEqual([]);
+  });
+
+  it('with S3_ENDPOINT on a port nothing answers: exits non-zero with one line naming S3_ENDPOINT', async () => {
+    const s3Port = await freePort();
+    const launcher = startLauncher(
+      launcherEnv({
+        DATABASE_URL: databaseUrl(db),
+        REDIS_URL: TEST_REDIS_URL,
+        S3_ENDPOINT: `http://127.0.0.1:${s3Port}`,
+        PORT: String(await freePort()),
+      }),
+    );
+    const code = await launcher.exited;
+    expect(code, launcher.output()).toBe(1);
+    expect(launcher.stderr.filter(Boolean), launcher.output()).toEqual([
+      `[chronos] Cannot start Chronos: S3 at 127.0.0.1:${s3Port} (S3_ENDPOINT) does not answer: start it or correct S3_ENDPOINT`,
+    ]);
     expect(launcher.stdout.some((l) => l.startsWith('[chronos] Starting'))).toBe(false);
     expect(descendants(launcher.pid)).toEqual([]);
   });

