@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOidcVerifier } from '../src/auth/oidc.ts';
 import { startTestApi, type TestApi } from './harness.ts';
 
-type Key = { kid: string; privateKey: CryptoKey; jwk: JWK };
+type Key = { kid: string; privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey']; jwk: JWK };
 
 async function newKey(kid: string): Promise<Key> {
   const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
