@@ -1,5 +1,6 @@
 import type { Db } from '@chronos/db';
-import type { QueueSet } from '@chronos/queue';
+import { readSchedulerSkews, type QueueSet } from '@chronos/queue';
+import type { Redis } from 'ioredis';
 import type { Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -58,6 +59,9 @@ export interface JobMetricsSource {
   db: Db;
   queues: QueueSet;
   log: Logger;
+  /** Where schedulers share their clock skew (see @chronos/queue `reportSchedulerSkew`). */
+  redis: Redis;
+  prefix: string;
 }
 
 /** Fire lateness covers runs that started within this window… */
@@ -148,7 +152,7 @@ function sharedPerScrape<T>(load: () => Promise<T>): () => Promise<T> {
  */
 export function registerJobMetrics(registry: Registry, src: JobMetricsSource): void {
   if (registry.getSingleMetric('chronos_runs_finished')) return;
-  const { db, queues, log } = src;
+  const { db, queues, log, redis, prefix } = src;
   const registers = [registry];
   const errors = new Counter({
     name: 'chronos_api_metrics_collect_errors_total',
@@ -248,6 +252,17 @@ export function registerJobMetrics(registry: Registry, src: JobMetricsSource): v
     registers,
     collect: guarded('clock_skew', async (g) => {
       g.set((await databaseClockSkewMs(db)) / 1000);
+    }),
+  });
+
+  new Gauge({
+    name: 'chronos_scheduler_clock_skew_ms',
+    help: 'Database clock minus each scheduler’s clock in ms, as last reported by the scheduler (within a minute)',
+    labelNames: ['instance'] as const,
+    registers,
+    collect: guarded('scheduler_skew', async (g) => {
+      g.reset();
+      for (const [instance, ms] of await readSchedulerSkews(redis, prefix)) g.set({ instance }, ms);
     }),
   });
 }

@@ -46,7 +46,7 @@ async function readiness(deps: ApiDeps): Promise<Record<string, CheckState>> {
  * keep `/metrics` off the public network (there is no token for it).
  */
 export function mountOps(app: Express, deps: ApiDeps): void {
-  registerJobMetrics(deps.metrics.registry, deps);
+  registerJobMetrics(deps.metrics.registry, { ...deps, prefix: deps.config.redis.prefix });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

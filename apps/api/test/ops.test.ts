@@ -1,3 +1,4 @@
+import { reportSchedulerSkew, schedulerSkewKey } from '@chronos/queue';
 import { newId } from '@chronos/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './harness.ts';
@@ -116,6 +117,14 @@ describe('/metrics', () => {
     expect(Number.isFinite(sample(text, 'chronos_api_clock_skew_seconds'))).toBe(true);
     expect(sample(text, 'chronos_api_metrics_collect_errors_total')).toBeUndefined();
     expectNoSecrets({ text });
+  });
+
+  it('reports each scheduler’s clock skew shared through Redis, leaving out stale reports', async () => {
+    await reportSchedulerSkew(t.deps.redis, t.prefix, 'sched-a', 12.5);
+    await t.deps.redis.hset(schedulerSkewKey(t.prefix), 'sched-gone', `40|${Date.now() - 120_000}`);
+    const text = await scrape();
+    expect(sample(text, 'chronos_scheduler_clock_skew_ms', { instance: 'sched-a' })).toBe(12.5);
+    expect(sample(text, 'chronos_scheduler_clock_skew_ms', { instance: 'sched-gone' })).toBeUndefined();
   });
 
   it('reports the depth of each type’s queue by state', async () => {

@@ -5,7 +5,15 @@ import type { Config } from '@chronos/config';
 import type { Service } from '@chronos/core';
 import { createDb, type Db } from '@chronos/db';
 import { createScheduler, type Scheduler } from '@chronos/engine';
-import { closeQueues, createQueues, createRedis, pingRedis, type QueueSet } from '@chronos/queue';
+import {
+  closeQueues,
+  createQueues,
+  createRedis,
+  forgetSchedulerSkew,
+  pingRedis,
+  reportSchedulerSkew,
+  type QueueSet,
+} from '@chronos/queue';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -30,6 +38,8 @@ export function createSchedulerService(config: Config, log: Logger): SchedulerSe
   let engine: Scheduler | undefined;
   let server: Server | undefined;
   let clockSkewMs: number | undefined;
+  /** When the skew was last shared through Redis (for the API's /metrics); at most every 5 s. */
+  let skewReportedAt = 0;
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'chronos_scheduler_' });
@@ -70,6 +80,12 @@ export function createSchedulerService(config: Config, log: Logger): SchedulerSe
         onSkew: (ms) => {
           clockSkewMs = ms;
           skewGauge.set(ms);
+          if (redis && Date.now() - skewReportedAt >= 5000) {
+            skewReportedAt = Date.now();
+            reportSchedulerSkew(redis, config.redis.prefix, instanceId, ms).catch((err: unknown) =>
+              log.warn({ err }, 'could not share the clock skew through Redis'),
+            );
+          }
         },
       });
       server = createServer((req, res) => {
@@ -91,6 +107,12 @@ export function createSchedulerService(config: Config, log: Logger): SchedulerSe
     },
     async stop() {
       await engine?.stop();
+      // Withdraw the shared skew (only if it was shared: a Redis that never answered would hang).
+      if (redis && skewReportedAt > 0)
+        await Promise.race([
+          forgetSchedulerSkew(redis, config.redis.prefix, instanceId).catch(() => {}),
+          new Promise((resolve) => setTimeout(resolve, 1000).unref()),
+        ]);
       if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
       if (queues) await closeQueues(queues);
       redis?.disconnect();

@@ -1,6 +1,7 @@
 import { loadConfig } from '@chronos/config';
 import { newId } from '@chronos/core';
 import { createTestDatabase, type TestDatabase } from '@chronos/db/testing';
+import { createRedis, readSchedulerSkews } from '@chronos/queue';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSchedulerService } from '../src/scheduler.ts';
@@ -25,15 +26,20 @@ async function poll<T>(f: () => T | undefined | Promise<T | undefined>, ms = 10_
 
 describe('the scheduler process', () => {
   it('starts against PostgreSQL and Redis, exports the database clock skew, and stops cleanly', async () => {
+    const prefix = `test-sched-${newId()}`;
     const config = loadConfig({
       DATABASE_URL: tdb.url,
-      REDIS_PREFIX: `test-sched-${newId()}`,
+      REDIS_PREFIX: prefix,
       SCHEDULER_METRICS_PORT: '0',
       HOST: '127.0.0.1',
     });
     const scheduler = createSchedulerService(config, pino({ level: 'silent' }));
+    const redis = createRedis(config.redis.url, { name: 'scheduler-test' });
     await scheduler.start();
     try {
+      // Shared through Redis for the API's /metrics, and withdrawn at stop (checked below).
+      const shared = await poll(async () => (await readSchedulerSkews(redis, prefix)).get(scheduler.instanceId));
+      expect(Math.abs(shared)).toBeLessThan(1000);
       const skew = await poll(() => scheduler.clockSkewMs);
       // Same machine: the two clocks agree to well within a second.
       expect(Math.abs(skew)).toBeLessThan(1000);
@@ -42,8 +48,11 @@ describe('the scheduler process', () => {
       const body = await res.text();
       expect(body).toMatch(/^chronos_scheduler_clock_skew_ms -?\d/m);
       expect((await fetch(`http://127.0.0.1:${scheduler.metricsPort}/healthz`)).status).toBe(200);
+      await scheduler.stop();
+      expect((await readSchedulerSkews(redis, prefix)).has(scheduler.instanceId)).toBe(false);
     } finally {
       await scheduler.stop();
+      redis.disconnect();
     }
   });
 

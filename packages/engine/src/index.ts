@@ -13,3 +13,5 @@ export * from './cancel.ts';
 export * from './run-log.ts';
 export * from './inputs.ts';
 export * from './trigger.ts';
+export * from './run-context.ts';
+export * from './job-update.ts';

@@ -4,6 +4,7 @@ import {
   parsePayload,
   payloadSchemas,
   validateSchedule,
+  type FieldIssue,
   type JobTypeName,
   type ScheduleSpec,
 } from '@chronos/core';
@@ -41,13 +42,24 @@ export interface CreateJobInput {
   priority?: 'LOW' | 'MEDIUM' | 'HIGH';
   overlapPolicy?: 'SKIP' | 'BUFFER_ONE' | 'BUFFER_ALL' | 'CANCEL_OTHER' | 'ALLOW_ALL';
   timeoutSeconds?: number | null;
+  /** Consecutive failures that raise one alert. @defaultValue 3 */
+  alertThreshold?: number;
+  /** Which triggers may start a run. @defaultValue scheduled and manual, not webhook */
+  allowScheduled?: boolean;
+  allowManual?: boolean;
+  allowWebhook?: boolean;
+  /** Channels and targets for failure / recovery / success notices (stored as given). */
+  notificationSettings?: Prisma.InputJsonValue | null;
   schedule: ScheduleInput;
   /** Type-specific payload columns (validated by the type's schema before this call). */
   payload?: Omit<Prisma.JobPayloadCreateWithoutJobInput, 'type'>;
   retryPolicy?: Omit<Prisma.RetryPolicyCreateWithoutJobInput, 'job'>;
 }
 
-/** The stored form of a schedule input, with defaults applied, validated with field paths. */
+/**
+ * The stored form of a schedule input, with defaults applied, validated with field paths, and its
+ * spec for the schedule math (previews).
+ */
 export function normalizeSchedule(input: ScheduleInput, defaults: { timezone: string; now: Date }) {
   const data = {
     scheduleType: input.type,
@@ -108,7 +120,28 @@ export function normalizeSchedule(input: ScheduleInput, defaults: { timezone: st
     created_at: defaults.now,
     next_fire_at: null,
   };
-  return { data, nextFireAt: firstFireAt(row, defaults.now) };
+  return { data, spec, nextFireAt: firstFireAt(row, defaults.now) };
+}
+
+/**
+ * Runs every check and returns their results, or throws one ValidationError with the issues of all
+ * that failed (so a caller learns about the schedule and the payload in one answer).
+ */
+export function validateAll<T extends unknown[]>(...checks: { [K in keyof T]: () => T[K] }): T {
+  const issues: FieldIssue[] = [];
+  const messages: string[] = [];
+  const results = checks.map((check) => {
+    try {
+      return check();
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      issues.push(...err.issues);
+      messages.push(err.message);
+      return undefined;
+    }
+  });
+  if (issues.length > 0) throw new ValidationError(messages.join('; '), issues);
+  return results as T;
 }
 
 /**
@@ -125,15 +158,18 @@ export async function createJob(
     throw new ValidationError('SCRIPT jobs are disabled on this deployment (SCRIPT_ENABLED=false)', [
       { path: 'type', message: 'SCRIPT jobs are disabled on this deployment' },
     ]);
-  // The type's payload schema (where this version has one) decides, before anything is written.
-  if (input.type in payloadSchemas)
-    parsePayload(input.type as keyof typeof payloadSchemas, input.payload ?? {}, 'payload');
   const id = newId();
   const now = new Date();
-  const { data, nextFireAt } = normalizeSchedule(input.schedule, {
-    timezone: opts.defaultTimezone ?? 'UTC',
-    now,
-  });
+  // The type's payload schema (where this version has one) and the schedule math decide, before
+  // anything is written; every issue of both is reported at once.
+  const [, { data, nextFireAt: firstFire }] = validateAll(
+    () =>
+      input.type in payloadSchemas &&
+      parsePayload(input.type as keyof typeof payloadSchemas, input.payload ?? {}, 'payload'),
+    () => normalizeSchedule(input.schedule, { timezone: opts.defaultTimezone ?? 'UTC', now }),
+  );
+  // A job that only runs when triggered plans no slot (the scheduler claims by next_fire_at).
+  const nextFireAt = input.allowScheduled === false ? null : firstFire;
   await deps.db.job.create({
     data: {
       id,
@@ -144,6 +180,11 @@ export async function createJob(
       priority: input.priority ?? 'MEDIUM',
       overlapPolicy: input.overlapPolicy ?? 'SKIP',
       timeoutSeconds: input.timeoutSeconds ?? null,
+      alertThreshold: input.alertThreshold ?? 3,
+      allowScheduled: input.allowScheduled ?? true,
+      allowManual: input.allowManual ?? true,
+      allowWebhook: input.allowWebhook ?? false,
+      ...(input.notificationSettings != null ? { notificationSettings: input.notificationSettings } : {}),
       status: nextFireAt ? 'SCHEDULED' : 'PENDING',
       schedule: { create: { ...data, nextFireAt } },
       payload: { create: input.payload ?? {} },

@@ -1,7 +1,7 @@
 import { ValidationError } from '@chronos/core';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createJob, createScheduler, updateSchedule } from '../src/index.ts';
+import { StaleVersionError, createJob, createScheduler, updateJob, updateSchedule } from '../src/index.ts';
 import { harness, type Harness } from './fixtures.ts';
 
 let h: Harness;
@@ -142,5 +142,162 @@ describe('changing a schedule', () => {
       ValidationError,
     );
     expect((await h.db.jobSchedule.findUniqueOrThrow({ where: { jobId: id } })).intervalSeconds).toBe(10);
+  });
+});
+
+const httpJob = (name: string) =>
+  createJob(h, {
+    ownerId: h.ownerId,
+    name,
+    type: 'HTTP',
+    schedule: { type: 'CRON', cronExpression: '0 2 * * *' },
+    payload: { httpUrl: 'https://example.test/a', httpMethod: 'POST', httpHeaders: { A: '1' } },
+    retryPolicy: { maxAttempts: 3, retryOn: ['HTTP_5XX'] },
+  });
+
+describe('creating a job with its triggers and alerting', () => {
+  it('stores them, and a job the schedule may not fire plans no slot', async () => {
+    const { id, nextFireAt } = await createJob(h, {
+      ownerId: h.ownerId,
+      name: 'manual-only',
+      type: 'DUMMY',
+      schedule: { type: 'CRON', cronExpression: '0 2 * * *' },
+      alertThreshold: 7,
+      allowScheduled: false,
+      allowWebhook: true,
+      notificationSettings: { onSuccess: true },
+    });
+    expect(nextFireAt).toBeNull();
+    const job = await h.db.job.findUniqueOrThrow({ where: { id }, include: { schedule: true } });
+    expect(job).toMatchObject({
+      status: 'PENDING',
+      alertThreshold: 7,
+      allowScheduled: false,
+      allowManual: true,
+      allowWebhook: true,
+      notificationSettings: { onSuccess: true },
+    });
+    expect(job.schedule?.nextFireAt).toBeNull();
+  });
+});
+
+describe('updating a job', () => {
+  it('changes job, payload, retry policy and schedule with one version bump, and re-plans', async () => {
+    const anchor = new Date(Math.ceil(Date.now() / 1000) * 1000 + 5000);
+    const { id } = await createJob(h, {
+      ownerId: h.ownerId,
+      name: 'every-10s',
+      type: 'HTTP',
+      schedule: { type: 'INTERVAL', intervalSeconds: 10, anchorAt: anchor },
+      payload: { httpUrl: 'https://example.test/a' },
+    });
+    await tick();
+    const planned = await h.db.jobRun.count({ where: { jobId: id, status: 'QUEUED' } });
+    expect(planned).toBeGreaterThan(1);
+
+    const out = await updateJob(h, id, {
+      name: 'yearly',
+      priority: 'HIGH',
+      schedule: { type: 'CRON', cronExpression: '0 0 1 1 *' },
+      payload: { httpUrl: 'https://example.test/b', httpMethod: 'PUT' },
+      retryPolicy: { maxAttempts: 2 },
+      notificationSettings: null,
+    });
+    expect(out?.replan?.removed).toHaveLength(planned);
+    expect(out?.job).toMatchObject({
+      name: 'yearly',
+      priority: 'HIGH',
+      version: 2,
+      payload: { httpUrl: 'https://example.test/b', httpMethod: 'PUT', httpFollowRedirects: true },
+      retryPolicy: {
+        maxAttempts: 2,
+        backoffStrategy: 'FIXED',
+        backoffSeconds: 60,
+        retryOn: [],
+        jitter: true,
+      },
+      schedule: { scheduleType: 'CRON', cronExpression: '0 0 1 1 *' },
+    });
+    expect(out?.job.schedule?.nextFireAt?.toISOString()).toMatch(/-01-01T00:00:00\.000Z$/);
+    const stored = await h.db.jobSchedule.findUniqueOrThrow({ where: { jobId: id } });
+    expect(stored.nextFireAt).toEqual(out?.job.schedule?.nextFireAt);
+    expect(await h.db.jobRun.count({ where: { jobId: id, status: 'QUEUED' } })).toBe(0);
+    for (const key of out?.replan?.removed ?? [])
+      expect(await h.queues.get('HTTP')?.getJob(key)).toBeUndefined();
+  });
+
+  it('replaces the payload whole: fields left out are cleared', async () => {
+    const { id } = await httpJob('replace-payload');
+    const out = await updateJob(h, id, { payload: { httpUrl: 'https://example.test/c' } });
+    expect(out?.job.payload).toMatchObject({
+      httpUrl: 'https://example.test/c',
+      httpMethod: 'GET',
+      httpHeaders: null,
+    });
+    expect(out?.replan).toBeNull();
+    expect(await h.db.jobPayload.count({ where: { jobId: id } })).toBe(1);
+  });
+
+  it('removes the retry policy with null', async () => {
+    const { id } = await httpJob('no-retry');
+    await updateJob(h, id, { retryPolicy: null });
+    expect(await h.db.retryPolicy.count({ where: { jobId: id } })).toBe(0);
+  });
+
+  it('refuses a bad change with the field path of every issue and writes nothing', async () => {
+    const { id } = await httpJob('kept');
+    const err = await updateJob(h, id, {
+      name: 'renamed',
+      payload: { httpUrl: 'not a url' },
+      schedule: { type: 'CRON', cronExpression: '0 2 * *' },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).issues.map((i) => i.path)).toEqual([
+      'schedule.cronExpression',
+      'payload.httpUrl',
+    ]);
+    expect(await h.db.job.findUniqueOrThrow({ where: { id } })).toMatchObject({ name: 'kept', version: 1 });
+  });
+
+  it('refuses a change against a stale version, and rolls back when the caller’s step fails', async () => {
+    const { id } = await httpJob('optimistic');
+    await updateJob(h, id, { priority: 'LOW' }, { expectedVersion: 1 });
+    const stale = await updateJob(h, id, { priority: 'HIGH' }, { expectedVersion: 1 }).catch(
+      (e: unknown) => e,
+    );
+    expect(stale).toBeInstanceOf(StaleVersionError);
+    expect(stale).toMatchObject({ expectedVersion: 1, currentVersion: 2 });
+    await expect(
+      updateJob(
+        h,
+        id,
+        { priority: 'HIGH' },
+        {
+          withinTransaction: async () => {
+            throw new Error('audit failed');
+          },
+        },
+      ),
+    ).rejects.toThrow('audit failed');
+    expect(await h.db.job.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      priority: 'LOW',
+      version: 2,
+    });
+  });
+
+  it('brings an ended job back with a new schedule, and stops planning when scheduled triggers are off', async () => {
+    const { id } = await httpJob('revived');
+    await h.db.job.update({ where: { id }, data: { status: 'SUCCEEDED' } });
+    const revived = await updateJob(h, id, { schedule: { type: 'CRON', cronExpression: '0 3 * * *' } });
+    expect(revived?.job.status).toBe('SCHEDULED');
+    expect(revived?.job.schedule?.nextFireAt).not.toBeNull();
+    const off = await updateJob(h, id, { allowScheduled: false });
+    expect(off?.replan?.nextFireAt).toBeNull();
+    expect(off?.job.status).toBe('PENDING');
+    expect((await h.db.jobSchedule.findUniqueOrThrow({ where: { jobId: id } })).nextFireAt).toBeNull();
+  });
+
+  it('answers null for a job that does not exist', async () => {
+    expect(await updateJob(h, '01ARZ3NDEKTSV4RRFFQ69G5FAV', { name: 'x' })).toBeNull();
   });
 });

@@ -1,0 +1,234 @@
+import {
+  ConflictError,
+  ValidationError,
+  parsePayload,
+  payloadSchemas,
+  type JobTypeName,
+} from '@chronos/core';
+import { Prisma } from '@chronos/db';
+import { publishChange } from './changes.ts';
+import { replanJob, type EngineDeps, type ReplanResult } from './job-changes.ts';
+import { normalizeSchedule, validateAll, type CreateJobInput } from './jobs.ts';
+
+/** The relations that make up a job's full definition. */
+export const JOB_DEFINITION_INCLUDE = { schedule: true, payload: true, retryPolicy: true } as const;
+
+/** A job row with its schedule, payload and retry policy: everything its definition holds. */
+export type JobDefinitionRow = Prisma.JobGetPayload<{ include: typeof JOB_DEFINITION_INCLUDE }>;
+
+/** A retry policy as callers give it; absent fields take the column defaults. */
+export interface RetryPolicyInput {
+  /** @defaultValue 1 (no retry) */
+  maxAttempts?: number;
+  /** @defaultValue 'FIXED' */
+  backoffStrategy?: 'FIXED' | 'EXPONENTIAL';
+  /** @defaultValue 60 */
+  backoffSeconds?: number;
+  /** Failure conditions that are retried (see `isRetryCondition`). @defaultValue [] */
+  retryOn?: string[];
+  /** @defaultValue true */
+  jitter?: boolean;
+}
+
+/** The job and schedule fields a change may set, as `createJob` takes them. */
+type ChangeableFields =
+  | 'name'
+  | 'description'
+  | 'priority'
+  | 'overlapPolicy'
+  | 'timeoutSeconds'
+  | 'alertThreshold'
+  | 'allowScheduled'
+  | 'allowManual'
+  | 'allowWebhook'
+  | 'notificationSettings'
+  | 'ownerId'
+  | 'schedule';
+
+/**
+ * A change to a job's definition. Absent fields stay as they are; `schedule`, `payload` and
+ * `retryPolicy` replace the stored ones whole (merging a partial change is the caller's business).
+ * A new `ownerId` is for administrators only: the caller decides who may.
+ */
+export interface JobUpdate extends Partial<Pick<CreateJobInput, ChangeableFields>> {
+  /** The whole payload of the job's type, validated by the type's schema (errors under `payload.`). */
+  payload?: Record<string, unknown>;
+  /** The whole retry policy; null removes it (one attempt, no retry). */
+  retryPolicy?: RetryPolicyInput | null;
+}
+
+export interface UpdateJobOptions {
+  /** IANA zone of schedules that name none. @defaultValue 'UTC' */
+  defaultTimezone?: string;
+  /** False refuses payload changes of SCRIPT jobs, as `createJob` refuses creating them. */
+  scriptEnabled?: boolean;
+  /** Optimistic concurrency: the version the caller last saw; a newer one refuses the change. */
+  expectedVersion?: number;
+  /** Runs inside the change's transaction with the changed job (an audit event, say): all or nothing. */
+  withinTransaction?: (tx: Prisma.TransactionClient, job: JobDefinitionRow) => Promise<void>;
+}
+
+export interface UpdateJobResult {
+  /** The definition as committed (next_fire_at as re-planned). */
+  job: JobDefinitionRow;
+  /** Set when the change re-planned the schedule. */
+  replan: ReplanResult | null;
+}
+
+/** The job changed since the caller read it (`If-Match` with an older version). */
+export class StaleVersionError extends ConflictError {
+  constructor(
+    readonly jobId: string,
+    readonly expectedVersion: number,
+    readonly currentVersion: number,
+  ) {
+    super(`job ${jobId} is at version ${currentVersion}, not ${expectedVersion}: read it again`);
+    this.name = 'StaleVersionError';
+  }
+}
+
+/**
+ * A payload as job_payloads columns: validated by the type's schema (defaults applied, field paths
+ * under `pathPrefix`), with absent and null values left out so the columns take their defaults.
+ * Types without a schema in this version pass through unchecked.
+ */
+export function payloadColumns(
+  type: JobTypeName,
+  input: Record<string, unknown>,
+  pathPrefix = 'payload',
+): Record<string, unknown> {
+  const parsed =
+    type in payloadSchemas
+      ? (parsePayload(type as keyof typeof payloadSchemas, input, pathPrefix) as Record<string, unknown>)
+      : input;
+  return Object.fromEntries(Object.entries(parsed).filter(([, v]) => v !== null && v !== undefined));
+}
+
+/** A whole retry policy: what is not given takes the column default. */
+function retryColumns(p: RetryPolicyInput) {
+  return {
+    maxAttempts: p.maxAttempts ?? 1,
+    backoffStrategy: p.backoffStrategy ?? 'FIXED',
+    backoffSeconds: p.backoffSeconds ?? 60,
+    retryOn: p.retryOn ?? [],
+    jitter: p.jitter ?? true,
+  };
+}
+
+/** The job's scalar columns that an update sets (the version bump and status are added by the caller). */
+function jobColumns(u: JobUpdate): Prisma.JobUncheckedUpdateInput {
+  const data: Prisma.JobUncheckedUpdateInput = {};
+  const keys = [
+    'name',
+    'description',
+    'priority',
+    'overlapPolicy',
+    'timeoutSeconds',
+    'alertThreshold',
+    'allowScheduled',
+    'allowManual',
+    'allowWebhook',
+    'ownerId',
+  ] as const;
+  for (const k of keys) if (u[k] !== undefined) (data as Record<string, unknown>)[k] = u[k];
+  if (u.notificationSettings !== undefined)
+    data.notificationSettings = u.notificationSettings ?? Prisma.DbNull;
+  return data;
+}
+
+/**
+ * A job's definition read inside a transaction, one query at a time: an `include` makes Prisma
+ * send the relation queries at once, which the transaction's one connection can only queue (pg
+ * deprecates that).
+ */
+async function readDefinition(tx: Prisma.TransactionClient, jobId: string): Promise<JobDefinitionRow> {
+  const job = await tx.job.findUniqueOrThrow({ where: { id: jobId } });
+  const schedule = await tx.jobSchedule.findUnique({ where: { jobId } });
+  const payload = await tx.jobPayload.findUnique({ where: { jobId } });
+  const retryPolicy = await tx.retryPolicy.findUnique({ where: { jobId } });
+  return { ...job, schedule, payload, retryPolicy };
+}
+
+interface LockedRow {
+  version: number;
+  status: string;
+  allow_scheduled: boolean;
+}
+
+/**
+ * Changes a job's definition — job columns, schedule, payload and retry policy — in one
+ * transaction with exactly one version bump, then re-plans when the schedule (or whether it may
+ * fire) changed, so slots that no longer apply are skipped and removed from Redis. Everything is
+ * validated first (field paths `schedule.…`, `payload.…`); nothing is written on a bad change.
+ * A job whose schedule had ended (ONCE done, PENDING) is scheduled again by a new schedule.
+ * Returns null when the job does not exist.
+ * @throws StaleVersionError when `expectedVersion` is not the current version.
+ */
+export async function updateJob(
+  deps: EngineDeps,
+  jobId: string,
+  update: JobUpdate,
+  opts: UpdateJobOptions = {},
+): Promise<UpdateJobResult | null> {
+  const current = await deps.db.job.findUnique({ where: { id: jobId }, select: { type: true } });
+  if (!current) return null;
+  const type = current.type as JobTypeName;
+  if (update.payload !== undefined && type === 'SCRIPT' && opts.scriptEnabled === false)
+    throw new ValidationError('SCRIPT jobs are disabled on this deployment (SCRIPT_ENABLED=false)', [
+      { path: 'type', message: 'SCRIPT jobs are disabled on this deployment' },
+    ]);
+  const now = new Date();
+  const [schedule, payload] = validateAll(
+    () =>
+      update.schedule
+        ? normalizeSchedule(update.schedule, { timezone: opts.defaultTimezone ?? 'UTC', now })
+        : undefined,
+    () => (update.payload !== undefined ? payloadColumns(type, update.payload) : undefined),
+  );
+
+  const out = await deps.db.$transaction(async (tx) => {
+    // The same locks, in the same statement, as the engine's other job changes: no deadlock with them.
+    const [locked] = await tx.$queryRaw<LockedRow[]>`
+      SELECT j.version, j.status::text AS status, j.allow_scheduled
+        FROM jobs j JOIN job_schedules s ON s.job_id = j.id
+       WHERE j.id = ${jobId}
+         FOR UPDATE OF s, j`;
+    if (!locked) return null;
+    if (opts.expectedVersion !== undefined && opts.expectedVersion !== locked.version)
+      throw new StaleVersionError(jobId, opts.expectedVersion, locked.version);
+
+    const data = jobColumns(update);
+    data.version = { increment: 1 };
+    // A new schedule brings an ended job back (as createJob would start it); paused and running
+    // jobs keep their status.
+    // A job the schedule may no longer fire waits for triggers (PENDING), as createJob leaves it.
+    const allowScheduled = update.allowScheduled ?? locked.allow_scheduled;
+    if (schedule && ['PENDING', 'SCHEDULED', 'SUCCEEDED', 'FAILED', 'CANCELLED'].includes(locked.status))
+      data.status = schedule.nextFireAt && allowScheduled ? 'SCHEDULED' : 'PENDING';
+    else if (!allowScheduled && locked.status === 'SCHEDULED') data.status = 'PENDING';
+    await tx.job.update({ where: { id: jobId }, data });
+    if (schedule) await tx.jobSchedule.update({ where: { jobId }, data: schedule.data });
+    if (payload) {
+      await tx.jobPayload.deleteMany({ where: { jobId } });
+      await tx.jobPayload.create({
+        data: { ...(payload as Omit<Prisma.JobPayloadUncheckedCreateInput, 'jobId' | 'type'>), jobId, type },
+      });
+    }
+    if (update.retryPolicy === null) await tx.retryPolicy.deleteMany({ where: { jobId } });
+    else if (update.retryPolicy) {
+      const policy = retryColumns(update.retryPolicy);
+      await tx.retryPolicy.upsert({ where: { jobId }, create: { ...policy, jobId }, update: policy });
+    }
+    const job = await readDefinition(tx, jobId);
+    await opts.withinTransaction?.(tx, job);
+    return { job, replan: schedule !== undefined || job.allowScheduled !== locked.allow_scheduled };
+  });
+  if (!out) return null;
+  if (!out.replan) {
+    await publishChange(deps.redis, deps.prefix, jobId);
+    return { job: out.job, replan: null };
+  }
+  const replan = await replanJob(deps, jobId);
+  if (replan && out.job.schedule) out.job.schedule.nextFireAt = replan.nextFireAt;
+  return { job: out.job, replan };
+}
