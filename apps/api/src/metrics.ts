@@ -47,6 +47,8 @@ export function createMetrics(): Metrics {
     const end = requests.startTimer();
     const route = matchedRoute(req);
     res.on('finish', () => {
+      // A live log stream lasts as long as its run: it would only distort the latency buckets.
+      if (String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) return;
       end({ method: req.method, route: route() ?? 'unmatched', status: String(res.statusCode) });
     });
     next();

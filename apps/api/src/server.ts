@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '@chronos/config';
-import { createSecretBox, keyIdOf, parseEncryptionKey, type Service } from '@chronos/core';
+import { JOB_TYPES, createSecretBox, keyIdOf, parseEncryptionKey, type Service } from '@chronos/core';
 import { createDb, type Db } from '@chronos/db';
 import { closeQueues, createQueues, createRedis, pingRedis, type QueueSet } from '@chronos/queue';
 import { openStorage } from '@chronos/storage';
@@ -81,7 +81,8 @@ export function createApiServer(config: Config, log: Logger): ApiServer {
       await db.$queryRaw`SELECT 1`;
       redis = createRedis(config.redis.url, { name: 'chronos-api', failFast: true });
       await pingRedis(redis, config.redis.url);
-      queues = createQueues({ connection: redis, prefix: config.redis.prefix, types: config.worker.types });
+      // Every type's queue, whatever WORKER_TYPES says: the API triggers and shows runs of all types.
+      queues = createQueues({ connection: redis, prefix: config.redis.prefix, types: JOB_TYPES });
       const opened = await openStorage(config);
       stopStorage = opened.stop;
 

@@ -272,7 +272,13 @@ export async function resumeJob(
         job.last_fire_at,
       );
       const after = lastRecorded && lastRecorded > now ? lastRecorded : now;
-      const next = spec.type === 'ONCE' ? null : (nextFireTimes(spec, after, 1)[0] ?? null);
+      // A ONCE slot still ahead that the pause kept from being recorded is planned again.
+      const next =
+        spec.type === 'ONCE'
+          ? spec.runAt > after
+            ? spec.runAt
+            : null
+          : (nextFireTimes(spec, after, 1)[0] ?? null);
       await tx.$executeRaw`
         UPDATE job_schedules SET next_fire_at = ${next}, last_fire_at = ${lastRecorded}, updated_at = now()
          WHERE id = ${job.schedule_id}`;

@@ -118,6 +118,23 @@ describe('resuming a job', () => {
   });
 });
 
+describe('pausing and resuming a ONCE job', () => {
+  it('plans its run again when it is still ahead and the pause came before the slot was recorded', async () => {
+    const runAt = wholeSecond(3_600_000);
+    const jobId = await createJob(h, { scheduleType: 'ONCE', runAt, intervalSeconds: null });
+    expect((await h.db.jobSchedule.findUniqueOrThrow({ where: { jobId } })).nextFireAt?.getTime()).toBe(
+      runAt.getTime(),
+    );
+    await pauseJob(h, jobId);
+    expect(await ledger(jobId)).toHaveLength(0);
+    const out = await resumeJob(h, jobId);
+    expect(out?.nextFireAt?.getTime()).toBe(runAt.getTime());
+    expect((await h.db.jobSchedule.findUniqueOrThrow({ where: { jobId } })).nextFireAt?.getTime()).toBe(
+      runAt.getTime(),
+    );
+  });
+});
+
 describe('re-planning after a change', () => {
   it('slots that no longer apply leave Redis and say why; slots that still apply stay', async () => {
     const anchor = wholeSecond(5000);
