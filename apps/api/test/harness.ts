@@ -4,6 +4,7 @@ import { newId } from '@chronos/core';
 import { createTestDatabase, type TestDatabase } from '@chronos/db/testing';
 import { startTestStorage, type TestStorage } from '@chronos/storage/testing';
 import bcrypt from 'bcryptjs';
+import type { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { createApiServer, type ApiServer } from '../src/server.ts';
 import type { ApiDeps } from '../src/deps.ts';
@@ -52,7 +53,11 @@ export interface TestApi {
 }
 
 /** Starts an API server for one test file. `env` overrides configuration variables. */
-export async function startTestApi(label: string, env: Record<string, string> = {}): Promise<TestApi> {
+export async function startTestApi(
+  label: string,
+  env: Record<string, string> = {},
+  opts: { logs?: Writable } = {},
+): Promise<TestApi> {
   const tdb = await createTestDatabase(label);
   const storage = await startTestStorage(label);
   const prefix = `test-${label}-${newId()}`;
@@ -69,7 +74,9 @@ export async function startTestApi(label: string, env: Record<string, string> = 
     ...storage.env,
     ...env,
   });
-  const server = createApiServer(config, pino({ level: 'silent' }));
+  // With `logs`, everything the API logs (debug and up) is written there as JSON lines.
+  const log = opts.logs ? pino({ level: 'debug' }, opts.logs) : pino({ level: 'silent' });
+  const server = createApiServer(config, log);
   try {
     await server.start();
   } catch (err) {
