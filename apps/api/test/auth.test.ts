@@ -112,10 +112,29 @@ describe('forged and stale tokens', () => {
   beforeAll(async () => {
     userId = (await t.user(['USER'])).id;
   });
-  const claims = () => ({ tv: 0 });
+
+  /** A token like the API's own, with one thing changed. */
+  const forge = (
+    o: {
+      alg?: string;
+      key?: Uint8Array;
+      iss?: string;
+      aud?: string;
+      iat?: number;
+      exp?: number | string;
+    } = {},
+  ) =>
+    new SignJWT({ tv: 0 })
+      .setProtectedHeader({ alg: o.alg ?? 'HS256' })
+      .setSubject(userId)
+      .setIssuer(o.iss ?? TOKEN_ISSUER)
+      .setAudience(o.aud ?? TOKEN_AUDIENCE)
+      .setIssuedAt(o.iat)
+      .setExpirationTime(o.exp ?? '5m')
+      .sign(o.key ?? key);
 
   it('refuses alg:none', async () => {
-    const token = new UnsecuredJWT(claims())
+    const token = new UnsecuredJWT({ tv: 0 })
       .setSubject(userId)
       .setIssuer(TOKEN_ISSUER)
       .setAudience(TOKEN_AUDIENCE)
@@ -126,68 +145,28 @@ describe('forged and stale tokens', () => {
   });
 
   it('refuses a token signed with another key', async () => {
-    const token = await new SignJWT(claims())
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(userId)
-      .setIssuer(TOKEN_ISSUER)
-      .setAudience(TOKEN_AUDIENCE)
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(new TextEncoder().encode('another-secret-of-at-least-32-characters'));
-    expect((await meWith(token)).status).toBe(401);
+    const other = new TextEncoder().encode('another-secret-of-at-least-32-characters');
+    expect((await meWith(await forge({ key: other }))).status).toBe(401);
   });
 
   it('refuses another algorithm with the right key (HS512)', async () => {
-    const token = await new SignJWT(claims())
-      .setProtectedHeader({ alg: 'HS512' })
-      .setSubject(userId)
-      .setIssuer(TOKEN_ISSUER)
-      .setAudience(TOKEN_AUDIENCE)
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(key);
-    expect((await meWith(token)).status).toBe(401);
+    expect((await meWith(await forge({ alg: 'HS512' }))).status).toBe(401);
   });
 
   it('refuses an expired token, saying so', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT(claims())
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(userId)
-      .setIssuer(TOKEN_ISSUER)
-      .setAudience(TOKEN_AUDIENCE)
-      .setIssuedAt(now - 1000)
-      .setExpirationTime(now - 100)
-      .sign(key);
-    const res = await meWith(token);
+    const res = await meWith(await forge({ iat: now - 1000, exp: now - 100 }));
     expect(res.status).toBe(401);
     expect(res.body.detail).toMatch(/expired/);
   });
 
   it('refuses a wrong audience and a wrong issuer', async () => {
-    const sign = (iss: string, aud: string) =>
-      new SignJWT(claims())
-        .setProtectedHeader({ alg: 'HS256' })
-        .setSubject(userId)
-        .setIssuer(iss)
-        .setAudience(aud)
-        .setIssuedAt()
-        .setExpirationTime('5m')
-        .sign(key);
-    expect((await meWith(await sign(TOKEN_ISSUER, 'chronos-admin'))).status).toBe(401);
-    expect((await meWith(await sign('someone-else', TOKEN_AUDIENCE))).status).toBe(401);
+    expect((await meWith(await forge({ aud: 'chronos-admin' }))).status).toBe(401);
+    expect((await meWith(await forge({ iss: 'someone-else' }))).status).toBe(401);
   });
 
   it('accepts a well-formed token for the control case', async () => {
-    const token = await new SignJWT(claims())
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(userId)
-      .setIssuer(TOKEN_ISSUER)
-      .setAudience(TOKEN_AUDIENCE)
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(key);
-    expect((await meWith(token)).status).toBe(200);
+    expect((await meWith(await forge())).status).toBe(200);
   });
 
   it('refuses a tampered payload', async () => {

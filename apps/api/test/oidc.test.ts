@@ -144,7 +144,11 @@ describe('AUTH_MODE=oidc', () => {
 });
 
 describe('the JWKS cache', () => {
-  it('fetches once, refreshes on an unknown key id (rotation) and survives a failed refresh', async () => {
+  /** A fresh provider with one key `a`, and a verifier of it; the provider stops after `body`. */
+  async function withProvider(
+    opts: Partial<Parameters<typeof createOidcVerifier>[0]>,
+    body: (p: Provider, a: Key, verifier: ReturnType<typeof createOidcVerifier>) => Promise<void>,
+  ) {
     const p = new Provider();
     await p.start();
     try {
@@ -152,11 +156,19 @@ describe('the JWKS cache', () => {
       p.keys = [a];
       const verifier = createOidcVerifier({
         issuer: p.issuer,
-        audience: 'chronos',
+        audience: undefined,
         jwksUrl: undefined,
         rolesClaim: 'realm_access.roles',
-        cooldownMs: 0,
+        ...opts,
       });
+      await body(p, a, verifier);
+    } finally {
+      await p.stop();
+    }
+  }
+
+  it('fetches once, refreshes on an unknown key id (rotation) and survives a failed refresh', () =>
+    withProvider({ audience: 'chronos', cooldownMs: 0 }, async (p, a, verifier) => {
       await verifier.verify(await p.token(a));
       await verifier.verify(await p.token(a));
       expect(p.jwksHits).toBe(1);
@@ -170,25 +182,10 @@ describe('the JWKS cache', () => {
       const c = await newKey('c');
       await expect(verifier.verify(await p.token(c))).rejects.toMatchObject({ status: 401 });
       expect((await verifier.verify(await p.token(b))).roles).toEqual(['operator', 'offline_access']);
-    } finally {
-      await p.stop();
-    }
-  });
+    }));
 
-  it('keeps using expired-by-age keys when the refresh fails', async () => {
-    const p = new Provider();
-    await p.start();
-    try {
-      const a = await newKey('a');
-      p.keys = [a];
-      const verifier = createOidcVerifier({
-        issuer: p.issuer,
-        audience: undefined,
-        jwksUrl: undefined,
-        rolesClaim: 'roles',
-        refreshMs: 0,
-        cooldownMs: 0,
-      });
+  it('keeps using expired-by-age keys when the refresh fails', () =>
+    withProvider({ refreshMs: 0, cooldownMs: 0 }, async (p, a, verifier) => {
       await verifier.verify(await p.token(a));
       const hits = p.jwksHits;
       p.up = false;
@@ -196,27 +193,11 @@ describe('the JWKS cache', () => {
       p.up = true;
       await verifier.verify(await p.token(a));
       expect(p.jwksHits).toBeGreaterThan(hits);
-    } finally {
-      await p.stop();
-    }
-  });
+    }));
 
-  it('does not accept anything before it ever got keys', async () => {
-    const p = new Provider();
-    await p.start();
-    try {
-      const a = await newKey('a');
-      p.keys = [a];
+  it('does not accept anything before it ever got keys', () =>
+    withProvider({}, async (p, a, verifier) => {
       p.up = false;
-      const verifier = createOidcVerifier({
-        issuer: p.issuer,
-        audience: undefined,
-        jwksUrl: undefined,
-        rolesClaim: 'roles',
-      });
       await expect(verifier.verify(await p.token(a))).rejects.toMatchObject({ status: 401 });
-    } finally {
-      await p.stop();
-    }
-  });
+    }));
 });
