@@ -1,14 +1,17 @@
 import {
   ChronosError,
   PermanentJobError,
+  createMasker,
   parsePayload,
   payloadSchemas,
   type JobTypeName,
   type Masker,
   type SecretBox,
 } from '@chronos/core';
-import type { Db } from '@chronos/db';
+import type { Db, Prisma, RunStatus } from '@chronos/db';
+import type { ContextWriter } from './run-context-writer.ts';
 import {
+  buildRunContext,
   createRunLogger,
   finishRun,
   resolveRunInputs,
@@ -37,8 +40,22 @@ class RunTimeout extends Error {
   }
 }
 
+/** The run columns the processor reads (one query). */
+const RUN_SELECT = {
+  scheduledTime: true,
+  attempt: true,
+  idempotencyKey: true,
+  triggerPayload: true,
+  trigger: true,
+  definitionVersion: true,
+  job: { select: { id: true, name: true, ownerId: true, timeoutSeconds: true, payload: true } },
+} as const satisfies Prisma.JobRunSelect;
+type RunRow = Prisma.JobRunGetPayload<{ select: typeof RUN_SELECT }>;
+
 export interface RunProcessorDeps {
   db: Db;
+  /** Stores each finished run's context document in object storage (absent: none is kept). */
+  contexts?: ContextWriter | undefined;
   redis: Redis;
   /** Queues of the served types: retries are enqueued there. */
   queues: QueueSet;
@@ -128,17 +145,38 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
         { runId: currentRunId, lockToken: decision.lockToken, ...input },
         { redis: deps.redis, prefix: deps.prefix, queues: deps.queues },
       );
+    const startedAt = new Date();
+    let row: RunRow | undefined;
+    let resolved: Record<string, unknown> | undefined;
+    /** Queues the run's context document (inputs and output, masked) once its finish was accepted. */
+    const keepContext = (
+      accepted: boolean,
+      status: RunStatus,
+      extra: { output?: unknown; errorMessage?: string | null; errorCode?: string | null },
+    ) => {
+      if (!deps.contexts || !accepted || !row) return;
+      deps.contexts.write(
+        buildRunContext({
+          run: {
+            id: currentRunId,
+            jobId: row.job.id,
+            attempt: row.attempt,
+            definitionVersion: row.definitionVersion,
+            trigger: row.trigger,
+            status,
+            errorMessage: extra.errorMessage ?? null,
+            errorCode: extra.errorCode ?? null,
+            startTime: startedAt,
+            endTime: new Date(),
+          },
+          inputs: resolved ?? {},
+          output: extra.output,
+          masker: masker ?? createMasker([]),
+        }),
+      );
+    };
     try {
-      const row = await deps.db.jobRun.findUniqueOrThrow({
-        where: { id: currentRunId },
-        select: {
-          scheduledTime: true,
-          attempt: true,
-          idempotencyKey: true,
-          triggerPayload: true,
-          job: { select: { id: true, name: true, ownerId: true, timeoutSeconds: true, payload: true } },
-        },
-      });
+      row = await deps.db.jobRun.findUniqueOrThrow({ where: { id: currentRunId }, select: RUN_SELECT });
       const { id: _id, jobId: _jobId, ...fields } = row.job.payload ?? ({} as Record<string, unknown>);
       const timeoutSeconds =
         (fields as PayloadFields).timeoutSeconds ?? row.job.timeoutSeconds ?? deps.defaultTimeoutSeconds;
@@ -156,6 +194,7 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
         trigger: (row.triggerPayload ?? null) as never,
       });
       masker = inputs.masker;
+      resolved = inputs.payload as Record<string, unknown>;
       if (!execute)
         throw new PermanentJobError(`no executor for ${type} jobs in this version of Chronos`, 'NO_EXECUTOR');
       const payload = executorPayload(type, inputs.payload);
@@ -177,11 +216,13 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
       ]);
       runLog.info('run succeeded');
       await runLog.close();
-      await finish({
+      const output = masker.maskDeep(result.output ?? null) ?? null;
+      const done = await finish({
         status: 'SUCCESS',
         exitCode: result.exitCode ?? null,
-        output: (masker.maskDeep(result.output ?? null) ?? null) as never,
+        output: output as never,
       });
+      keepContext(done.accepted, 'SUCCESS', { output });
       return { started: true, status: 'SUCCESS' };
     } catch (err) {
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : err;
@@ -193,13 +234,15 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
       if (!(reason instanceof ChronosError) && status === 'FAILURE')
         deps.log.warn({ err: reason, runId: currentRunId }, 'executor threw an untyped error');
       await runLog.close();
-      await finish({
+      const errorCode = status === 'FAILURE' ? (fields.code ?? 'ERROR') : status;
+      const done = await finish({
         status,
         errorMessage: message,
-        errorCode: status === 'FAILURE' ? (fields.code ?? 'ERROR') : status,
+        errorCode,
         httpStatus: fields.httpStatus,
         exitCode: fields.exitCode,
       });
+      keepContext(done.accepted, status, { errorMessage: message, errorCode });
       return { started: true, status };
     } finally {
       clearTimeout(timer);

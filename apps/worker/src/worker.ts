@@ -1,4 +1,6 @@
 import { hostname } from 'node:os';
+import { openStorage } from '@chronos/storage';
+import { createContextWriter, type ContextWriter } from './run-context-writer.ts';
 import type { Config } from '@chronos/config';
 import type { JobTypeName, Service } from '@chronos/core';
 import { createDb, type Db } from '@chronos/db';
@@ -47,6 +49,8 @@ export function createWorkerService(
   let redis: Redis | undefined;
   let subscriber: Redis | undefined;
   let queues: QueueSet | undefined;
+  let contexts: ContextWriter | undefined;
+  let stopStorage: (() => Promise<void>) | undefined;
   const inFlight = new Map<string, AbortController>();
   const breakers = new CircuitBreakers();
   const registry = createExecutorRegistry(config);
@@ -69,6 +73,14 @@ export function createWorkerService(
       redis = createRedis(config.redis.url, { name: `chronos-worker-${workerId}` });
       await pingRedis(redis, config.redis.url);
       queues = createQueues({ connection: redis, prefix: config.redis.prefix, types: config.worker.types });
+      // Run context documents go to object storage behind the runs; without it, runs still run.
+      try {
+        const opened = await openStorage(config);
+        stopStorage = opened.stop;
+        contexts = createContextWriter(opened.storage, log);
+      } catch (err) {
+        log.warn({ err }, 'object storage is unavailable: run context documents will not be kept');
+      }
       // Cancellation requests reach whichever worker runs the run.
       subscriber = redis.duplicate();
       subscriber.on('error', (err) => log.warn({ err }, 'cancel subscriber error'));
@@ -89,6 +101,7 @@ export function createWorkerService(
           ((type) =>
             runProcessor(type, {
               db: db as Db,
+              contexts,
               redis: redis as Redis,
               queues: queues as QueueSet,
               prefix: config.redis.prefix,
@@ -135,6 +148,8 @@ export function createWorkerService(
       subscriber?.disconnect();
       if (queues) await closeQueues(queues);
       await registry.close();
+      await contexts?.flush();
+      await stopStorage?.();
       redis?.disconnect();
       await db?.$disconnect();
     },

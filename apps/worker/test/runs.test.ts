@@ -11,11 +11,15 @@ import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createWorkerService, type WorkerService } from '../src/worker.ts';
+import { runContextKey } from '@chronos/storage';
+import { startTestStorage, type TestStorage } from '@chronos/storage/testing';
+import type { RunContext } from '@chronos/engine';
 
 let tdb: TestDatabase;
 let redis: Redis;
 let queues: QueueSet;
 let worker: WorkerService;
+let s3: TestStorage;
 let ownerId: string;
 const prefix = `test-runs-${newId()}`;
 const ENCRYPTION_KEY = randomBytes(32).toString('hex');
@@ -23,6 +27,7 @@ const log = pino({ level: 'silent' });
 
 beforeAll(async () => {
   tdb = await createTestDatabase('worker-runs');
+  s3 = await startTestStorage('worker-runs');
   redis = createRedis('redis://127.0.0.1:6379');
   queues = createQueues({ connection: redis, prefix, types: ['DUMMY', 'HTTP', 'MESSAGE_QUEUE'] });
   ownerId = newId();
@@ -35,6 +40,7 @@ beforeAll(async () => {
     ENCRYPTION_KEY: ENCRYPTION_KEY,
     WORKER_ID: 'runner-1',
     SHUTDOWN_GRACE_SECONDS: '5',
+    ...s3.env,
   });
   worker = createWorkerService(config, log);
   await worker.start();
@@ -44,6 +50,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await worker?.stop();
+  await s3?.stop();
   for (const q of queues.values()) await q.obliterate({ force: true });
   await closeQueues(queues);
   redis?.disconnect();
@@ -52,6 +59,17 @@ afterAll(async () => {
 
 const deps = () => ({ db: tdb.db, queues, redis, prefix });
 const tick = () => createScheduler({ ...deps(), log, instanceId: 'test' }).tick();
+
+/** Polls until `f` gives a value (not null/undefined), or fails naming `what`. */
+async function until<T>(what: string, f: () => Promise<T | null | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== null && v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
 
 async function finished(jobId: string, count = 1) {
   const deadline = Date.now() + 20_000;
@@ -203,6 +221,25 @@ describe('a scheduled slot, end to end', () => {
       expect(logs.length).toBeGreaterThan(0);
       expect(JSON.stringify(logs.map((l) => [l.message, l.context]))).not.toContain('tok-super-secret');
       expect(JSON.stringify(rows)).not.toContain('tok-super-secret');
+      // Each attempt's context document: resolved inputs with the secret masked, the outcome.
+      const contexts = await Promise.all(
+        rows.map((r) =>
+          until(`the context of ${r.id}`, () => s3.storage.getJson<RunContext>(runContextKey(r.id))),
+        ),
+      );
+      expect(contexts.map((c) => [c.attempt, c.status, c.error?.code ?? null])).toEqual([
+        [1, 'FAILURE', 'HTTP_5XX'],
+        [2, 'FAILURE', 'HTTP_5XX'],
+        [3, 'SUCCESS', null],
+      ]);
+      expect(contexts[2]?.inputs).toMatchObject({
+        httpUrl: `http://127.0.0.1:${port}/hook/call`,
+        httpHeaders: { authorization: 'Bearer ***' },
+        httpBody: 'attempt 3',
+      });
+      expect(contexts.map((c) => c.trigger)).toEqual(['SCHEDULED', 'RETRY', 'RETRY']);
+      expect(contexts[2]).toMatchObject({ jobId: id, definitionVersion: 1 });
+      expect(JSON.stringify(contexts)).not.toContain('tok-super-secret');
       expect(await tdb.db.dlqEvent.count({ where: { jobId: id } })).toBe(0);
       expect(await tdb.db.jobStat.findUnique({ where: { jobId: id } })).toMatchObject({
         totalExecutions: 3,

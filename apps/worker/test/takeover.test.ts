@@ -8,6 +8,7 @@ import { closeQueues, createQueues, createRedis, type QueueSet } from '@chronos/
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestStorage, type TestStorage } from '@chronos/storage/testing';
 import { createWorkerService, type WorkerService } from '../src/worker.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -16,8 +17,9 @@ let redis: Redis;
 let queues: QueueSet;
 let child: ChildProcess | undefined;
 let survivor: WorkerService | undefined;
+let s3: TestStorage;
 const prefix = `test-takeover-${newId()}`;
-const workerEnv = {
+const workerEnv: Record<string, string> = {
   REDIS_PREFIX: prefix,
   WORKER_TYPES: 'DUMMY',
   // Short lock and stall check: a dead worker's run is noticed within seconds.
@@ -28,6 +30,8 @@ const workerEnv = {
 
 beforeAll(async () => {
   tdb = await createTestDatabase('worker-takeover');
+  s3 = await startTestStorage('worker-takeover');
+  Object.assign(workerEnv, s3.env);
   redis = createRedis('redis://127.0.0.1:6379');
   queues = createQueues({ connection: redis, prefix, types: ['DUMMY'] });
 });
@@ -38,6 +42,7 @@ afterAll(async () => {
   await closeQueues(queues);
   redis?.disconnect();
   await tdb?.drop();
+  await s3?.stop();
 });
 
 async function until<T>(what: string, f: () => Promise<T | undefined | null>, ms = 30_000): Promise<T> {

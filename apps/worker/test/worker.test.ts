@@ -7,26 +7,36 @@ import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createWorkerService } from '../src/worker.ts';
+import { startTestStorage, type TestStorage } from '@chronos/storage/testing';
 
 let tdb: TestDatabase;
 let redis: Redis;
+let s3: TestStorage;
 const cleanups: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
   tdb = await createTestDatabase('worker');
+  s3 = await startTestStorage('worker');
   redis = createRedis('redis://127.0.0.1:6379');
 });
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()?.();
 });
 afterAll(async () => {
+  await s3?.stop();
   redis?.disconnect();
   await tdb?.drop();
 });
 
 function setup(env: Record<string, string>, processor?: (type: string) => Processor) {
   const prefix = `test-worker-${newId()}`;
-  const config = loadConfig({ DATABASE_URL: tdb.url, REDIS_PREFIX: prefix, WORKER_ID: 'w-test', ...env });
+  const config = loadConfig({
+    DATABASE_URL: tdb.url,
+    REDIS_PREFIX: prefix,
+    WORKER_ID: 'w-test',
+    ...s3.env,
+    ...env,
+  });
   const service = createWorkerService(config, pino({ level: 'silent' }), processor ? { processor } : {});
   const queue = (type: 'DUMMY' | 'HTTP') => {
     const q = new Queue(queueName(type), { connection: redis, prefix });
