@@ -54,7 +54,9 @@ export function pipelineText(
   for (const [due, values] of lateness) (shadow(due) ? inside : outside).push(...values);
   const fmt = (xs: number[]) => {
     const s = summarize(xs);
-    return s.count === 0 ? 'n/a' : `p50 ${Math.round(s.p50)} / p99 ${Math.round(s.p99)} ms (${s.count} slots)`;
+    return s.count === 0
+      ? 'n/a'
+      : `p50 ${Math.round(s.p50)} / p99 ${Math.round(s.p99)} ms (${s.count} slots)`;
   };
   const dur = summarize(big.map((c) => c.end - c.start));
   return (

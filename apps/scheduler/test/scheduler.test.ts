@@ -38,7 +38,9 @@ describe('the scheduler process', () => {
     await scheduler.start();
     try {
       // Shared through Redis for the API's /metrics, and withdrawn at stop (checked below).
-      const shared = await poll(async () => (await readSchedulerSkews(redis, prefix)).get(scheduler.instanceId));
+      const shared = await poll(async () =>
+        (await readSchedulerSkews(redis, prefix)).get(scheduler.instanceId),
+      );
       expect(Math.abs(shared)).toBeLessThan(1000);
       const skew = await poll(() => scheduler.clockSkewMs);
       // Same machine: the two clocks agree to well within a second.

@@ -121,7 +121,7 @@ describe('resuming a job', () => {
 describe('pausing and resuming a ONCE job', () => {
   it('plans its run again when it is still ahead and the pause came before the slot was recorded', async () => {
     const runAt = wholeSecond(3_600_000);
-    const jobId = await createJob(h, { scheduleType: 'ONCE', runAt, intervalSeconds: null });
+    const jobId = await createJob(h, { scheduleType: 'ONCE', runAt, intervalSeconds: undefined });
     expect((await h.db.jobSchedule.findUniqueOrThrow({ where: { jobId } })).nextFireAt?.getTime()).toBe(
       runAt.getTime(),
     );

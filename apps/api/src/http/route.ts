@@ -1,7 +1,7 @@
 import type { Permission } from '@chronos/core';
 import { ValidationError, fieldIssues } from '@chronos/core';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Principal } from '../auth/principal.ts';
 import { forbidden, unauthorized } from './errors.ts';
 
