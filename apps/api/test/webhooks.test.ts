@@ -258,8 +258,8 @@ describe('webhook delivery (POST /hooks/:hookId)', () => {
         signature: signWebhook(hook.secret, String(now), body),
         timestamp: now,
       }),
-      deliver(hook, { timestamp: now - 301 }),
-      deliver(hook, { timestamp: now + 301 }),
+      deliver(hook, { timestamp: now - 400 }),
+      deliver(hook, { timestamp: now + 400 }),
     ]);
     expect(results.map((r) => r.status)).toEqual([401, 401, 401, 401, 401, 401]);
     expect(results[4]?.body.detail).toMatch(/5 minutes/);
