@@ -19,6 +19,9 @@ export interface ChronosMeasureOptions extends MeasureOptions {
   jobs: number;
 }
 
+/** An S3 endpoint nothing listens on (port 9, discard). */
+const NO_OBJECT_STORAGE = 'http://127.0.0.1:9';
+
 /** Rows per recordSlots statement and jobs per addBulk. */
 const CHUNK = 5_000;
 
@@ -85,6 +88,10 @@ export async function measureChronos(opts: ChronosMeasureOptions): Promise<Measu
           WORKER_ID: `chronos-bench-tp-worker-${opts.label}`,
           LOG_LEVEL: 'warn',
           SHUTDOWN_GRACE_SECONDS: '5',
+          // No object storage (a closed port): the worker then keeps no run context documents. Their
+          // upload happens behind the run, and on this machine the S3 server would share its CPU;
+          // what is measured here is the run's way through the queue and Postgres.
+          S3_ENDPOINT: NO_OBJECT_STORAGE,
         },
       },
       opts.log,

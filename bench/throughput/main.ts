@@ -6,7 +6,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -20,8 +20,10 @@ import { probeRunCost, type ProbeResult } from './probe.ts';
 import { measureRaw } from './raw-measure.ts';
 import {
   analysis,
+  batchTable,
   detailTable,
   pairRatio,
+  previousSummary,
   probeTable,
   summaryTable,
   LATER_RATIO,
@@ -242,12 +244,22 @@ const verdict =
     ? 'no pair measured'
     : `${met ? 'met' : 'NOT met'} (${pairs.map((p) => `c=${p.concurrency}: ${pairRatio(p).toFixed(3)}×`).join(', ')})`;
 log(`\n${summary}\n\n${detail}\n`);
-if (probe) log(`${probeTable(probe)}\n`);
+if (probe) log(`${probeTable(probe)}\n\n${batchTable(probe)}\n`);
 log(`target ≥ ${TARGET_RATIO}× raw BullMQ: ${verdict}`);
 for (const f of findings) log(`- ${f}`);
 log(`uptime after: ${uptimeAfter}`);
 
 const command = `pnpm --filter @chronos/bench bench:throughput ${process.argv.slice(2).join(' ')}`.trim();
+const out =
+  values.out === '-'
+    ? undefined
+    : (values.out ??
+      fileURLToPath(
+        new URL(`../results/throughput-${startedAt.toISOString().slice(0, 10)}.md`, import.meta.url),
+      ));
+// A run recorded the same day replaces the file: the summary of the one before stays, as one line.
+const before = out === undefined ? undefined : await readFile(out, 'utf8').catch(() => undefined);
+const previous = before === undefined ? undefined : previousSummary(before);
 const busy = measurements.filter((m) => m.load1 > QUIET_LOAD).length;
 const doc = [
   `# Throughput benchmark, ${startedAt.toISOString().slice(0, 10)}`,
@@ -260,10 +272,11 @@ const doc = [
       ? ` **The machine was shared and loaded** (other work running on it): ${busy} of ${measurements.length} measurements ended above a 1-minute load of ${QUIET_LOAD} on ${machine.cpus} cores (last column). Absolute rates are depressed by CPU contention; the ratios compare runs taken minutes apart under similar load. The load average counts the benchmark's own processes too (the worker, its Postgres backends, Redis: about 2 runnable while a drain runs); the figure before the first measurement is the neighbours' alone.`
       : ''),
   `- **Method:** a backlog enqueued with \`enqueueRuns\` (delay 0) before one worker process starts; the clock starts ${warmupMs / 1000} s after the first run finishes (warm-up excluded) and stops when all have finished (or after ${3 * seconds} s on the clock: column "drained"), polled every 100 ms (Chronos: ledger rows left QUEUED/RUNNING in Postgres; raw BullMQ: jobs left in the queue); rate = runs finished on the clock / clocked time. ` +
-    `Chronos: \`apps/worker/src/main.ts\` (WORKER_TYPES=DUMMY, LOG_LEVEL=warn, its own database cloned from a template made with \`migrate()\` + \`createJob\`, its own REDIS_PREFIX); ` +
-    `runs pre-recorded QUEUED (trigger MANUAL) with \`recordSlots\`, round robin over ${jobs} DUMMY jobs with overlap policy ALLOW_ALL. The worker's Prisma pool keeps pg's default of 10 connections, so at concurrency 100 at most 10 runs are inside a Postgres call at once. ` +
+    `Chronos: \`apps/worker/src/main.ts\` (WORKER_TYPES=DUMMY, LOG_LEVEL=warn, its own database cloned from a template made with \`migrate()\` + \`createJob\`, its own REDIS_PREFIX, no object storage: run context documents, uploaded behind the runs, are not kept); ` +
+    `runs pre-recorded QUEUED (trigger MANUAL) with \`recordSlots\`, round robin over ${jobs} DUMMY jobs with overlap policy ALLOW_ALL. The worker records successful starts and finishes through its run recorder: one statement carries every start (or finish) submitted while the previous one was in flight, one start and one finish statement at a time. ` +
     `Raw BullMQ: the same number of jobs added by the same \`enqueueRuns\` to a plain queue on the same Redis, one BullMQ worker in its own process, no-op processor, no Postgres. ` +
     `Each backlog is sized from a pilot so the clock runs ≥ ${MIN_SECONDS} s.`,
+  ...(previous ? [`- **Previous recording in this file:** ${previous}`] : []),
   '',
   summary,
   '',
@@ -277,9 +290,13 @@ const doc = [
     ? [
         '## Where the time goes',
         '',
-        `The worker's Postgres work for one DUMMY run (apps/worker/src/run-processor.ts), replayed in process, one run at a time, ${probe.runs} runs after 30 untimed, on a fresh clone; statements counted from Prisma's query log over 20 more runs:`,
+        `The worker's Postgres work for one DUMMY run (apps/worker/src/run-processor.ts), replayed in process, one run at a time, ${probe.runs} runs after 30 untimed, on a fresh clone; statements counted on the run recorder's pool (and Prisma's query log) over 20 more runs:`,
         '',
         probeTable(probe),
+        '',
+        `One start statement and one finish statement carrying 1, 10 and 100 runs (median of ${10} each, on the same clone):`,
+        '',
+        batchTable(probe),
         '',
       ]
     : []),
@@ -288,12 +305,7 @@ const doc = [
   '',
 ].join('\n');
 
-if (values.out !== '-') {
-  const out =
-    values.out ??
-    fileURLToPath(
-      new URL(`../results/throughput-${startedAt.toISOString().slice(0, 10)}.md`, import.meta.url),
-    );
+if (out) {
   await mkdir(fileURLToPath(new URL('../results/', import.meta.url)), { recursive: true });
   await writeFile(out, doc);
   log(`\nwritten to ${out}`);

@@ -1,16 +1,17 @@
 // Where a Chronos run's time goes: the worker's per-run Postgres work (apps/worker/src/run-processor.ts
 // for a DUMMY job), replayed in this process one run at a time on a fresh clone, each step timed and
-// its SQL statements counted; next to the bare round trip and a batched alternative.
+// its SQL statements counted; then what one batched statement costs by batch size, next to the bare
+// round trip and a bare commit.
 
 import { performance } from 'node:perf_hooks';
-import { createDb, type Db } from '@chronos/db';
+import { createDb, type Db, type Pool } from '@chronos/db';
 import {
   createRunLogger,
-  finishRun,
+  createRunRecorder,
+  createRunRecorderPool,
   recordSlots,
   resolveRunInputs,
-  startRun,
-  type PayloadFields,
+  type RunRecorder,
 } from '@chronos/engine';
 import pg from 'pg';
 import type { Template } from './fixture.ts';
@@ -20,26 +21,30 @@ export interface PhaseCost {
   /** Median and mean wall time per run, ms. */
   p50: number;
   mean: number;
-  /** SQL round trips per run (BEGIN and COMMIT included), from Prisma's query log. */
+  /** SQL round trips per run (BEGIN and COMMIT of a transaction included). */
   statements: number;
-  /** Transactions committed per run. */
+  /** Transactions committed per run (an autocommit statement is one). */
   commits: number;
+}
+
+/** One start statement and one finish statement carrying `size` runs each: median ms per statement. */
+export interface BatchCost {
+  size: number;
+  startMs: number;
+  finishMs: number;
 }
 
 export interface ProbeResult {
   runs: number;
   phases: PhaseCost[];
   total: { p50: number; mean: number; statements: number; commits: number };
-  /** CPU this process used per run while replaying them (Prisma, the engine's code, pg). */
+  /** CPU this process used per run while replaying them (the engine's code, pg). */
   cpuMsPerRun: number;
-  /** `SELECT 1` through Prisma (adapter-pg) and through a bare pg client: median ms, and this process' CPU ms per call. */
-  roundTrip: { prisma: number; pg: number; prismaCpu: number; pgCpu: number };
-  /** BEGIN; one-row UPDATE; COMMIT through Prisma, median ms. */
-  smallTransaction: number;
-  /** The same one-row UPDATE as a single autocommit statement through pg (one round trip, one WAL flush), median ms. */
+  /** `SELECT 1` through pg: median ms, and this process' CPU ms per call. */
+  roundTrip: { ms: number; cpuMs: number };
+  /** A one-row UPDATE as a single autocommit statement (one round trip, one WAL flush), median ms. */
   autocommitUpdate: number;
-  /** Start and finish of `batch` runs as three set-based statements: ms per run. */
-  batched: { batch: number; msPerRun: number };
+  batches: BatchCost[];
 }
 
 export interface ProbeOptions {
@@ -58,16 +63,20 @@ const median = (xs: readonly number[]) => {
 };
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-const PHASES = [
-  'startRun',
-  'read run + job + payload',
-  'resolveRunInputs',
-  'executor + run log',
-  'finishRun',
-];
+const PHASES = ['start', 'resolveRunInputs', 'executor + run log', 'finish (with the log lines)'];
 
-/** QUEUED runs round robin over the template's jobs; returns their ids. */
-async function queueRuns(db: Db, jobIds: readonly string[], n: number, keyPrefix: string): Promise<string[]> {
+/** Batch sizes whose statements are timed. */
+const BATCH_SIZES = [1, 10, 100];
+/** Statements timed per batch size and kind. */
+const BATCH_REPEATS = 10;
+
+/** QUEUED runs round robin over the template's jobs; returns their ids and jobs. */
+async function queueRuns(
+  db: Db,
+  jobIds: readonly string[],
+  n: number,
+  keyPrefix: string,
+): Promise<{ id: string; jobId: string }[]> {
   const now = new Date();
   const rows = await db.$transaction((tx) =>
     recordSlots(
@@ -84,7 +93,7 @@ async function queueRuns(db: Db, jobIds: readonly string[], n: number, keyPrefix
       })),
     ),
   );
-  return rows.map((r) => r.id);
+  return rows.map((r) => ({ id: r.id, jobId: r.job_id }));
 }
 
 /**
@@ -92,87 +101,112 @@ async function queueRuns(db: Db, jobIds: readonly string[], n: number, keyPrefix
  * metadata returns `{ ok: true }` at once, so it is stood in for; the BullMQ side is what the raw
  * baseline measures). `lap(i)` is called as step i ends.
  */
-async function processRun(db: Db, runId: string, lap: (phase: number) => void): Promise<void> {
-  const decision = await startRun(db, { runId, workerId: 'probe', misfireThresholdSeconds: 60 });
-  if (decision.action !== 'RUN') throw new Error(`probe run ${runId}: ${decision.action}`);
+async function processRun(
+  db: Db,
+  recorder: RunRecorder,
+  run: { id: string; jobId: string },
+  lap: (phase: number) => void,
+): Promise<void> {
+  const decision = await recorder.start(run.id, { jobId: run.jobId });
+  if (decision.action !== 'RUN') throw new Error(`probe run ${run.id}: ${decision.action}`);
   lap(0);
-  const row = await db.jobRun.findUniqueOrThrow({
-    where: { id: decision.runId },
-    select: {
-      scheduledTime: true,
-      attempt: true,
-      idempotencyKey: true,
-      triggerPayload: true,
-      job: { select: { id: true, name: true, ownerId: true, timeoutSeconds: true, payload: true } },
-    },
-  });
-  lap(1);
-  const { id: _id, jobId: _jobId, ...fields } = row.job.payload ?? ({} as Record<string, unknown>);
+  const { run: row } = decision;
   const inputs = await resolveRunInputs(db, undefined, {
     job: { id: row.job.id, name: row.job.name, ownerId: row.job.ownerId },
     run: {
-      id: decision.runId,
+      id: run.id,
       scheduledTime: row.scheduledTime,
       attempt: row.attempt,
       idempotencyKey: row.idempotencyKey,
     },
-    payload: fields as PayloadFields,
+    payload: row.payload,
     trigger: null,
   });
-  lap(2);
-  const runLog = createRunLogger(db, decision.runId, { mask: (t) => inputs.masker.mask(t) });
+  lap(1);
+  const runLog = createRunLogger(recorder.writeLog, run.id, { mask: (t) => inputs.masker.mask(t) });
   runLog.info('run started', { attempt: row.attempt, worker: 'probe', timeoutSeconds: 3600 });
   const output = { ok: true };
   runLog.info('run succeeded');
-  await runLog.close();
+  const lines = await runLog.detach();
+  lap(2);
+  const fin = await recorder.finish(
+    {
+      runId: run.id,
+      jobId: run.jobId,
+      lockToken: decision.lockToken,
+      status: 'SUCCESS',
+      exitCode: null,
+      output: inputs.masker.maskDeep(output) as never,
+    },
+    lines,
+  );
+  if (!fin.accepted) throw new Error(`probe run ${run.id}: finish not accepted`);
   lap(3);
-  const fin = await finishRun(db, {
-    runId: decision.runId,
-    lockToken: decision.lockToken,
-    status: 'SUCCESS',
-    exitCode: null,
-    output: inputs.masker.maskDeep(output) as never,
-  });
-  if (!fin.accepted) throw new Error(`probe run ${runId}: finish not accepted`);
-  lap(4);
+}
+
+/** Counts the statements sent through `pool` (its `query` calls) while it is installed. */
+function countQueries(pool: Pool): { readonly count: number } {
+  const counter = { count: 0 };
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  pool.query = ((...args: unknown[]) => {
+    counter.count++;
+    return query(...args);
+  }) as typeof pool.query;
+  return counter;
 }
 
 /**
  * Prisma prints each statement with `console.log('prisma:query', sql)` when its log includes
- * 'query'; counting those calls is the one way to see its statements without changing the client
- * the worker uses. BEGIN is not printed (the adapter sends it), COMMIT is: one BEGIN per COMMIT is
- * added.
+ * 'query' (BEGIN is not printed, COMMIT is: one BEGIN per COMMIT is added). The recorder's own
+ * statements are counted on its pool; each is an autocommit statement, one commit.
  */
 async function countStatements(
+  queries: { readonly count: number },
   f: (tick: (phase: number) => void) => Promise<void>,
 ): Promise<{ statements: number[]; commits: number[] }> {
   const statements = PHASES.map(() => 0);
   const commits = PHASES.map(() => 0);
-  let seen = 0;
-  let seenCommits = 0;
-  let last = 0;
-  let lastCommits = 0;
+  let prisma = 0;
+  let prismaCommits = 0;
+  let last = { statements: queries.count, commits: queries.count };
   const original = console.log;
   console.log = (...args: unknown[]) => {
     if (String(args[0]).includes('prisma:query')) {
-      seen++;
+      prisma++;
       if (/^\s*COMMIT/i.test(String(args[1] ?? ''))) {
-        seenCommits++;
-        seen++;
+        prismaCommits++;
+        prisma++;
       }
     } else original(...args);
   };
   try {
     await f((phase) => {
-      statements[phase] = (statements[phase] ?? 0) + seen - last;
-      commits[phase] = (commits[phase] ?? 0) + seenCommits - lastCommits;
-      last = seen;
-      lastCommits = seenCommits;
+      const now = { statements: queries.count + prisma, commits: queries.count + prismaCommits };
+      statements[phase] = (statements[phase] ?? 0) + now.statements - last.statements;
+      commits[phase] = (commits[phase] ?? 0) + now.commits - last.commits;
+      last = now;
     });
   } finally {
     console.log = original;
   }
   return { statements, commits };
+}
+
+/** Starts and then finishes `size` runs submitted together (one statement each); ms per statement. */
+async function timeBatch(recorder: RunRecorder, runs: readonly { id: string; jobId: string }[]) {
+  const t0 = performance.now();
+  const started = await Promise.all(runs.map((r) => recorder.start(r.id, { jobId: r.jobId })));
+  const t1 = performance.now();
+  await Promise.all(
+    started.map((d) => {
+      if (d.action !== 'RUN') throw new Error(`probe batch: ${d.action}`);
+      return recorder.finish(
+        { runId: d.runId, jobId: d.jobId, lockToken: d.lockToken, status: 'SUCCESS' },
+        [],
+      );
+    }),
+  );
+  return { start: t1 - t0, finish: performance.now() - t1 };
 }
 
 export async function probeRunCost(opts: ProbeOptions): Promise<ProbeResult> {
@@ -183,6 +217,11 @@ export async function probeRunCost(opts: ProbeOptions): Promise<ProbeResult> {
     applicationName: 'chronos-bench-tp-probe-count',
     log: ['query'],
   });
+  // As the worker has it (apps/worker/src/worker.ts).
+  const pool = createRunRecorderPool(database.url, { applicationName: 'chronos-bench-tp-probe-runs' });
+  const queries = countQueries(pool);
+  const recorder = createRunRecorder({ db, pool, workerId: 'probe', misfireThresholdSeconds: 60 });
+  const counting = createRunRecorder({ db: logged, pool, workerId: 'probe', misfireThresholdSeconds: 60 });
   const client = new pg.Client({
     connectionString: database.url,
     application_name: 'chronos-bench-tp-probe-pg',
@@ -190,17 +229,17 @@ export async function probeRunCost(opts: ProbeOptions): Promise<ProbeResult> {
   await client.connect();
   try {
     const jobIds = opts.template.jobIds;
-    const ids = await queueRuns(db, jobIds, opts.warmup + opts.runs, 'probe');
+    const runs = await queueRuns(db, jobIds, opts.warmup + opts.runs, 'probe');
     const counted = await queueRuns(db, jobIds, 20, 'count');
 
     const times = PHASES.map(() => [] as number[]);
     const totals: number[] = [];
     let cpu = process.cpuUsage();
-    for (const [i, id] of ids.entries()) {
+    for (const [i, run] of runs.entries()) {
       if (i === opts.warmup) cpu = process.cpuUsage();
       const t0 = performance.now();
       let prev = t0;
-      await processRun(db, id, (phase) => {
+      await processRun(db, recorder, run, (phase) => {
         const now = performance.now();
         if (i >= opts.warmup) times[phase]?.push(now - prev);
         prev = now;
@@ -209,8 +248,8 @@ export async function probeRunCost(opts: ProbeOptions): Promise<ProbeResult> {
     }
     const used = process.cpuUsage(cpu);
     const cpuMsPerRun = (used.user + used.system) / 1000 / opts.runs;
-    const { statements, commits } = await countStatements(async (tick) => {
-      for (const id of counted) await processRun(logged, id, tick);
+    const { statements, commits } = await countStatements(queries, async (tick) => {
+      for (const run of counted) await processRun(logged, counting, run, tick);
     });
     const phases: PhaseCost[] = PHASES.map((name, k) => ({
       name,
@@ -220,71 +259,35 @@ export async function probeRunCost(opts: ProbeOptions): Promise<ProbeResult> {
       commits: (commits[k] ?? 0) / counted.length,
     }));
 
-    const prismaRtt: number[] = [];
-    const pgRtt: number[] = [];
-    const ROUND_TRIPS = 300;
-    let mark = process.cpuUsage();
-    for (let i = 0; i < ROUND_TRIPS; i++) {
-      const t = performance.now();
-      await db.$queryRaw`SELECT 1`;
-      prismaRtt.push(performance.now() - t);
+    const batches: BatchCost[] = [];
+    for (const size of BATCH_SIZES) {
+      const pending = await queueRuns(db, jobIds, size * (BATCH_REPEATS + 1), `batch-${size}`);
+      const start: number[] = [];
+      const finish: number[] = [];
+      for (let k = 0; k <= BATCH_REPEATS; k++) {
+        const t = await timeBatch(recorder, pending.slice(k * size, (k + 1) * size));
+        // The first of each size only warms up.
+        if (k === 0) continue;
+        start.push(t.start);
+        finish.push(t.finish);
+      }
+      batches.push({ size, startMs: median(start), finishMs: median(finish) });
     }
-    const prismaCpu = process.cpuUsage(mark);
-    mark = process.cpuUsage();
+
+    const rtt: number[] = [];
+    const ROUND_TRIPS = 300;
+    const mark = process.cpuUsage();
     for (let i = 0; i < ROUND_TRIPS; i++) {
       const t = performance.now();
       await client.query('SELECT 1');
-      pgRtt.push(performance.now() - t);
+      rtt.push(performance.now() - t);
     }
-    const pgCpu = process.cpuUsage(mark);
-    const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000 / ROUND_TRIPS;
-    const tx: number[] = [];
-    for (let i = 0; i < 100; i++) {
-      const jobId = jobIds[i % jobIds.length] as string;
-      const t = performance.now();
-      await db.$transaction(async (q) => {
-        await q.$executeRaw`UPDATE jobs SET updated_at = now() WHERE id = ${jobId}`;
-      });
-      tx.push(performance.now() - t);
-    }
+    const rttCpu = process.cpuUsage(mark);
     const auto: number[] = [];
     for (let i = 0; i < 100; i++) {
       const t = performance.now();
       await client.query('UPDATE jobs SET updated_at = now() WHERE id = $1', [jobIds[i % jobIds.length]]);
       auto.push(performance.now() - t);
-    }
-
-    // The lever: the same ledger writes for a batch of runs as three set-based statements (start,
-    // finish, statistics per job) in one transaction, as a worker that buffers its writes could.
-    const batch = 100;
-    const batchIds = await queueRuns(db, jobIds, batch * 5, 'batch');
-    const perRun: number[] = [];
-    for (let b = 0; b < 5; b++) {
-      const chunk = batchIds.slice(b * batch, (b + 1) * batch);
-      const t = performance.now();
-      await db.$transaction(async (q) => {
-        await q.$executeRaw`
-          UPDATE job_runs SET status = 'RUNNING', start_time = now(), worker_id = 'probe',
-                 lock_token = md5(id), updated_at = now()
-           WHERE id = ANY(${chunk}::text[]) AND status = 'QUEUED'`;
-        await q.$executeRaw`
-          UPDATE job_runs SET status = 'SUCCESS', end_time = clock_timestamp(),
-                 duration_ms = GREATEST(0, (EXTRACT(EPOCH FROM (clock_timestamp() - start_time)) * 1000)::int),
-                 output = '{"ok":true}'::jsonb, updated_at = now()
-           WHERE id = ANY(${chunk}::text[]) AND status = 'RUNNING'`;
-        await q.$executeRaw`
-          INSERT INTO job_stats (job_id, total_executions, successful_executions, total_duration_ms,
-                                 last_execution_at, last_success_at, updated_at)
-          SELECT job_id, count(*), count(*), coalesce(sum(duration_ms), 0), max(end_time), max(end_time), now()
-            FROM job_runs WHERE id = ANY(${chunk}::text[]) GROUP BY job_id
-          ON CONFLICT (job_id) DO UPDATE
-             SET total_executions = job_stats.total_executions + EXCLUDED.total_executions,
-                 successful_executions = job_stats.successful_executions + EXCLUDED.successful_executions,
-                 total_duration_ms = job_stats.total_duration_ms + EXCLUDED.total_duration_ms,
-                 last_execution_at = EXCLUDED.last_execution_at, last_success_at = EXCLUDED.last_success_at,
-                 consecutive_failures = 0, updated_at = now()`;
-      });
-      perRun.push((performance.now() - t) / batch);
     }
 
     return {
@@ -297,18 +300,14 @@ export async function probeRunCost(opts: ProbeOptions): Promise<ProbeResult> {
         commits: phases.reduce((a, p) => a + p.commits, 0),
       },
       cpuMsPerRun,
-      roundTrip: {
-        prisma: median(prismaRtt),
-        pg: median(pgRtt),
-        prismaCpu: cpuMs(prismaCpu),
-        pgCpu: cpuMs(pgCpu),
-      },
-      smallTransaction: median(tx),
+      roundTrip: { ms: median(rtt), cpuMs: (rttCpu.user + rttCpu.system) / 1000 / ROUND_TRIPS },
       autocommitUpdate: median(auto),
-      batched: { batch, msPerRun: median(perRun) },
+      batches,
     };
   } finally {
     await client.end().catch(() => undefined);
+    await recorder.drain().catch(() => undefined);
+    await pool.end().catch(() => undefined);
     await db.$disconnect().catch(() => undefined);
     await logged.$disconnect().catch(() => undefined);
     await database.drop();

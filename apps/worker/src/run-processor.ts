@@ -8,19 +8,18 @@ import {
   type Masker,
   type SecretBox,
 } from '@chronos/core';
-import type { Db, Prisma, RunStatus } from '@chronos/db';
+import type { Db, RunStatus } from '@chronos/db';
 import type { ContextWriter } from './run-context-writer.ts';
 import {
   buildRunContext,
   createRunLogger,
-  finishRun,
   resolveRunInputs,
-  startRun,
+  type FinishInput,
   type PayloadFields,
   type RunJobData,
+  type RunRecorder,
 } from '@chronos/engine';
 import type { CircuitBreakers, ExecContext, ExecResult, OutboundPolicy } from '@chronos/executors';
-import type { QueueSet } from '@chronos/queue';
 import { DelayedError, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -40,29 +39,17 @@ class RunTimeout extends Error {
   }
 }
 
-/** The run columns the processor reads (one query). */
-const RUN_SELECT = {
-  scheduledTime: true,
-  attempt: true,
-  idempotencyKey: true,
-  triggerPayload: true,
-  trigger: true,
-  definitionVersion: true,
-  job: { select: { id: true, name: true, ownerId: true, timeoutSeconds: true, payload: true } },
-} as const satisfies Prisma.JobRunSelect;
-type RunRow = Prisma.JobRunGetPayload<{ select: typeof RUN_SELECT }>;
-
 export interface RunProcessorDeps {
+  /** Reads variables for templates. */
   db: Db;
+  /** Starts and finishes runs in Postgres (batched; retries and the DLQ follow from its finish). */
+  runs: RunRecorder;
   /** Stores each finished run's context document in object storage (absent: none is kept). */
   contexts?: ContextWriter | undefined;
   redis: Redis;
-  /** Queues of the served types: retries are enqueued there. */
-  queues: QueueSet;
   prefix: string;
   workerId: string;
   log: Logger;
-  misfireThresholdSeconds: number;
   defaultTimeoutSeconds: number;
   runLog: { maxLines: number; maxBytes: number };
   outbound: OutboundPolicy;
@@ -98,38 +85,34 @@ function errorFields(err: unknown): {
 }
 
 /**
- * The BullMQ processor of one job type: gate the run on Postgres (`startRun`; a run whose worker died
- * is taken over as a new attempt), resolve its payload (variables, templates), run the executor under
- * a timeout and an abort signal with a batched, capped, masked run log, and record the end
- * (`finishRun`: fenced by the lock token; retries, DLQ, stats and alerts follow from it).
+ * The BullMQ processor of one job type: gate the run on Postgres (`RunRecorder.start`; a run whose
+ * worker died is taken over as a new attempt), resolve its payload (variables, templates), run the
+ * executor under a timeout and an abort signal with a batched, capped, masked run log, and record
+ * the end with the log's last lines (`RunRecorder.finish`: fenced by the lock token; retries, DLQ,
+ * stats and alerts follow from it).
  */
 export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Processor<RunJobData> {
   const execute = deps.executor(type);
   return async (job: Job<RunJobData>, token?: string, signal?: AbortSignal) => {
-    const { runId } = job.data;
+    const { runId, jobId } = job.data;
     const takeover = (job.attemptsStarted ?? 0) > 1 || (job.stalledCounter ?? 0) > 0;
-    const decision = await startRun(deps.db, {
-      runId,
-      workerId: deps.workerId,
-      misfireThresholdSeconds: deps.misfireThresholdSeconds,
-      takeover,
-    });
+    const decision = await deps.runs.start(runId, { jobId, takeover });
     if (decision.action === 'GONE' || decision.action === 'SKIPPED') {
       deps.log.info({ runId, decision: decision.action, reason: decision.reason }, 'run not started');
       return { started: false, reason: decision.reason };
     }
     if (decision.action === 'DEFER') {
       for (const id of decision.cancel) await deps.redis.publish(`${deps.prefix}:cancel-run`, id);
-      await job.moveToDelayed(Date.now() + (deps.deferMs ?? 500), token);
+      await job.moveToDelayed(Date.now() + (decision.delayMs ?? deps.deferMs ?? 500), token);
       throw new DelayedError();
     }
     // A later redelivery of this BullMQ job must find the attempt that now runs.
     if (decision.tookOverFrom) await job.updateData({ ...job.data, runId: decision.runId });
 
-    const currentRunId = decision.runId;
+    const { runId: currentRunId, run: row } = decision;
     let masker: Masker | undefined;
     const mask = (t: string) => (masker ? masker.mask(t) : t);
-    const runLog = createRunLogger(deps.db, currentRunId, {
+    const runLog = createRunLogger(deps.runs.writeLog, currentRunId, {
       ...deps.runLog,
       mask,
       onError: (err) => deps.log.warn({ err, runId: currentRunId }, 'run log write failed'),
@@ -139,14 +122,12 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
     const onWorkerAbort = () => controller.abort(new RunCancelled());
     signal?.addEventListener('abort', onWorkerAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
-    const finish = (input: Omit<Parameters<typeof finishRun>[1], 'runId' | 'lockToken'>) =>
-      finishRun(
-        deps.db,
-        { runId: currentRunId, lockToken: decision.lockToken, ...input },
-        { redis: deps.redis, prefix: deps.prefix, queues: deps.queues },
+    const finish = async (input: Omit<FinishInput, 'runId' | 'lockToken'>) =>
+      deps.runs.finish(
+        { runId: currentRunId, jobId: decision.jobId, lockToken: decision.lockToken, ...input },
+        await runLog.detach(),
       );
     const startedAt = new Date();
-    let row: RunRow | undefined;
     let resolved: Record<string, unknown> | undefined;
     /** Queues the run's context document (inputs and output, masked) once its finish was accepted. */
     const keepContext = (
@@ -154,14 +135,14 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
       status: RunStatus,
       extra: { output?: unknown; errorMessage?: string | null; errorCode?: string | null },
     ) => {
-      if (!deps.contexts || !accepted || !row) return;
+      if (!deps.contexts || !accepted) return;
       deps.contexts.write(
         buildRunContext({
           run: {
             id: currentRunId,
             jobId: row.job.id,
             attempt: row.attempt,
-            definitionVersion: row.definitionVersion,
+            definitionVersion: decision.definitionVersion,
             trigger: row.trigger,
             status,
             errorMessage: extra.errorMessage ?? null,
@@ -176,10 +157,8 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
       );
     };
     try {
-      row = await deps.db.jobRun.findUniqueOrThrow({ where: { id: currentRunId }, select: RUN_SELECT });
-      const { id: _id, jobId: _jobId, ...fields } = row.job.payload ?? ({} as Record<string, unknown>);
       const timeoutSeconds =
-        (fields as PayloadFields).timeoutSeconds ?? row.job.timeoutSeconds ?? deps.defaultTimeoutSeconds;
+        row.payload.timeoutSeconds ?? row.job.timeoutSeconds ?? deps.defaultTimeoutSeconds;
       timer = setTimeout(() => controller.abort(new RunTimeout(timeoutSeconds)), timeoutSeconds * 1000);
 
       const inputs = await resolveRunInputs(deps.db, deps.secretBox, {
@@ -190,7 +169,7 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
           attempt: row.attempt,
           idempotencyKey: row.idempotencyKey,
         },
-        payload: fields as PayloadFields,
+        payload: row.payload,
         trigger: (row.triggerPayload ?? null) as never,
       });
       masker = inputs.masker;
@@ -215,7 +194,6 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
         ),
       ]);
       runLog.info('run succeeded');
-      await runLog.close();
       const output = masker.maskDeep(result.output ?? null) ?? null;
       const done = await finish({
         status: 'SUCCESS',
@@ -233,7 +211,6 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
       runLog.error(`run ended ${status}: ${message}`, { code: fields.code ?? status });
       if (!(reason instanceof ChronosError) && status === 'FAILURE')
         deps.log.warn({ err: reason, runId: currentRunId }, 'executor threw an untyped error');
-      await runLog.close();
       const errorCode = status === 'FAILURE' ? (fields.code ?? 'ERROR') : status;
       const done = await finish({
         status,

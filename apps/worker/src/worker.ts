@@ -3,8 +3,8 @@ import { openStorage } from '@chronos/storage';
 import { createContextWriter, type ContextWriter } from './run-context-writer.ts';
 import type { Config } from '@chronos/config';
 import type { JobTypeName, Service } from '@chronos/core';
-import { createDb, type Db } from '@chronos/db';
-import { cancelChannel } from '@chronos/engine';
+import { createDb, type Db, type Pool } from '@chronos/db';
+import { cancelChannel, createRunRecorder, createRunRecorderPool, type RunRecorder } from '@chronos/engine';
 import { createSecretBox, keyIdOf, parseEncryptionKey } from '@chronos/core';
 import { CircuitBreakers } from '@chronos/executors';
 import {
@@ -34,6 +34,26 @@ export interface WorkerServiceOptions {
   executor?: (type: JobTypeName) => ExecutorFn | undefined;
 }
 
+/** Runs in flight per connection of the transactional pool. */
+const RUNS_PER_CONNECTION = 10;
+/** Connections of that pool besides: reads of variables and of runs started the transactional way. */
+const BASE_CONNECTIONS = 4;
+/** The most a worker opens there unless WORKER_DB_POOL_SIZE says otherwise. */
+const MAX_DERIVED_CONNECTIONS = 20;
+
+/**
+ * The size of a worker's Prisma pool: WORKER_DB_POOL_SIZE, else derived from the runs it may have
+ * in flight (the sum of its types' concurrency). It serves what goes the transactional way
+ * (failures, skips, deferrals, takeovers) and variable lookups; successful starts and finishes go
+ * through the run recorder's own small pool, many runs per statement.
+ */
+export function workerPoolSize(config: Config): number {
+  if (config.worker.dbPoolSize !== undefined) return config.worker.dbPoolSize;
+  const { types, concurrency } = config.worker;
+  const total = types.reduce((sum, t) => sum + (concurrency.perType[t] ?? concurrency.default), 0);
+  return Math.min(MAX_DERIVED_CONNECTIONS, BASE_CONNECTIONS + Math.ceil(total / RUNS_PER_CONNECTION));
+}
+
 /**
  * A worker process: serves the queue of every type in WORKER_TYPES with WORKER_CONCURRENCY each.
  * `stop()` lets in-flight jobs finish for up to SHUTDOWN_GRACE_SECONDS, then aborts them and returns
@@ -45,7 +65,9 @@ export function createWorkerService(
   opts: WorkerServiceOptions = {},
 ): WorkerService {
   const workerId = config.worker.id ?? `${hostname()}-${process.pid}`;
+  let recorderPool: Pool | undefined;
   let db: Db | undefined;
+  let runs: RunRecorder | undefined;
   let redis: Redis | undefined;
   let subscriber: Redis | undefined;
   let queues: QueueSet | undefined;
@@ -68,11 +90,27 @@ export function createWorkerService(
       return workers;
     },
     async start() {
-      db = createDb(config.databaseUrl);
+      db = createDb(config.databaseUrl, {
+        maxConnections: workerPoolSize(config),
+        applicationName: `chronos-worker-${workerId}`,
+      });
       await db.$queryRaw`SELECT 1`;
+      recorderPool = createRunRecorderPool(config.databaseUrl, {
+        applicationName: `chronos-worker-${workerId}-runs`,
+      });
       redis = createRedis(config.redis.url, { name: `chronos-worker-${workerId}` });
       await pingRedis(redis, config.redis.url);
       queues = createQueues({ connection: redis, prefix: config.redis.prefix, types: config.worker.types });
+      runs = createRunRecorder({
+        db,
+        pool: recorderPool,
+        workerId,
+        misfireThresholdSeconds: config.scheduler.misfireThresholdSeconds,
+        finishDeps: { redis, prefix: config.redis.prefix, queues },
+        onBatchError: (err, kind) =>
+          log.warn({ err, kind }, 'batched statement failed: its runs go one by one'),
+        onLogError: (err, runId) => log.warn({ err, runId }, 'run log write failed'),
+      });
       // Run context documents go to object storage behind the runs; without it, runs still run.
       try {
         const opened = await openStorage(config);
@@ -101,13 +139,12 @@ export function createWorkerService(
           ((type) =>
             runProcessor(type, {
               db: db as Db,
+              runs: runs as RunRecorder,
               contexts,
               redis: redis as Redis,
-              queues: queues as QueueSet,
               prefix: config.redis.prefix,
               workerId,
               log,
-              misfireThresholdSeconds: config.scheduler.misfireThresholdSeconds,
               defaultTimeoutSeconds: config.worker.defaultRunTimeoutSeconds,
               runLog: { maxLines: config.worker.runLogMaxLines, maxBytes: config.worker.runLogMaxBytes },
               outbound: {
@@ -145,6 +182,7 @@ export function createWorkerService(
         for (const w of all) w.cancelAllJobs('worker shutting down');
       }
       clearTimeout(timer);
+      await runs?.drain();
       subscriber?.disconnect();
       if (queues) await closeQueues(queues);
       await registry.close();
@@ -152,6 +190,10 @@ export function createWorkerService(
       await stopStorage?.();
       redis?.disconnect();
       await db?.$disconnect();
+      // stop() may be called again (a signal after a failed start): pg's end() may not.
+      const ending = recorderPool;
+      recorderPool = undefined;
+      await ending?.end();
     },
   };
 }

@@ -3,9 +3,9 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '@chronos/config';
 import { createSecretBox, keyIdOf, parseEncryptionKey } from '@chronos/core';
-import { newId } from '@chronos/core';
+import { newId, slotKey } from '@chronos/core';
 import { createTestDatabase, type TestDatabase } from '@chronos/db/testing';
-import { createJob, createScheduler, requestCancel, setVariable } from '@chronos/engine';
+import { bullJobId, createJob, createScheduler, requestCancel, setVariable } from '@chronos/engine';
 import { closeQueues, createQueues, createRedis, type QueueSet } from '@chronos/queue';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -100,6 +100,23 @@ describe('a scheduled slot, end to end', () => {
     expect(run?.durationMs).toBeGreaterThanOrEqual(0);
     expect(run?.output).toEqual({ ok: true });
     expect((await tdb.db.job.findUniqueOrThrow({ where: { id } })).status).toBe('SUCCEEDED');
+  });
+
+  it('a slot promoted before its time waits until it is due by the database clock, then runs', async () => {
+    const runAt = new Date(Date.now() + 1500);
+    const { id } = await createJob(deps(), {
+      ownerId,
+      name: 'early',
+      type: 'DUMMY',
+      schedule: { type: 'ONCE', runAt },
+    });
+    await tick();
+    // Promoted now, 1.5 s early (as a promoter with a wrong clock-skew estimate would).
+    const job = await queues.get('DUMMY')!.getJob(bullJobId(slotKey(id, runAt)));
+    await job!.promote();
+    const [run] = await finished(id);
+    expect(run?.status).toBe('SUCCESS');
+    expect(run?.startTime!.getTime()).toBeGreaterThanOrEqual(run!.dueAt!.getTime());
   });
 
   it('a run longer than its timeout ends TIMEOUT', async () => {

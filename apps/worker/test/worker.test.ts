@@ -6,7 +6,7 @@ import { Queue, QueueEvents, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createWorkerService } from '../src/worker.ts';
+import { createWorkerService, workerPoolSize } from '../src/worker.ts';
 import { startTestStorage, type TestStorage } from '@chronos/storage/testing';
 
 let tdb: TestDatabase;
@@ -120,5 +120,16 @@ describe('a worker process', () => {
     expect(String(aborted)).toMatch(/worker shutting down/);
     // Left active: BullMQ hands it to another worker after the stall interval.
     expect(await q.getJobState(job.id as string)).toBe('active');
+  });
+});
+
+describe("a worker's PostgreSQL pool", () => {
+  const size = (env: Record<string, string>) => workerPoolSize(loadConfig({ DATABASE_URL: tdb.url, ...env }));
+
+  it('grows with the runs the worker may have in flight, within a bound, unless WORKER_DB_POOL_SIZE says', () => {
+    expect(size({ WORKER_TYPES: 'DUMMY', WORKER_CONCURRENCY: '1' })).toBe(5);
+    expect(size({ WORKER_TYPES: 'DUMMY,HTTP', WORKER_CONCURRENCY: '10,HTTP=50' })).toBe(10);
+    expect(size({ WORKER_TYPES: 'all', WORKER_CONCURRENCY: '100' })).toBe(20);
+    expect(size({ WORKER_TYPES: 'DUMMY', WORKER_DB_POOL_SIZE: '3' })).toBe(3);
   });
 });

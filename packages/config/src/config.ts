@@ -211,6 +211,8 @@ const envSchema = z.object({
   WORKER_LOCK_DURATION_MS: int(30_000, 1000, 3_600_000),
   /** How often workers look for runs whose worker stopped renewing its lock. */
   WORKER_STALLED_INTERVAL_MS: int(30_000, 500, 3_600_000),
+  /** Connections of a worker's Prisma pool (its transactional paths); 0: derived from its concurrency. */
+  WORKER_DB_POOL_SIZE: int(0, 0, 1000),
   RUN_LOG_MAX_LINES: int(10_000, 1, 10_000_000),
   RUN_LOG_MAX_BYTES: int(5 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   WORKER_ID: optionalString,
@@ -291,6 +293,8 @@ export interface Config {
     };
     readonly lockDurationMs: number;
     readonly stalledIntervalMs: number;
+    /** Connections of the worker's Prisma pool; undefined: derived from its total concurrency. */
+    readonly dbPoolSize: number | undefined;
     readonly runLogMaxLines: number;
     readonly runLogMaxBytes: number;
     readonly id: string | undefined;
@@ -413,6 +417,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       concurrency: e.WORKER_CONCURRENCY,
       lockDurationMs: e.WORKER_LOCK_DURATION_MS,
       stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS,
+      dbPoolSize: e.WORKER_DB_POOL_SIZE === 0 ? undefined : e.WORKER_DB_POOL_SIZE,
       runLogMaxLines: e.RUN_LOG_MAX_LINES,
       runLogMaxBytes: e.RUN_LOG_MAX_BYTES,
       id: e.WORKER_ID,

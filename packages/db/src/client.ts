@@ -1,7 +1,8 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import { PrismaClient, type Prisma } from './generated/prisma/client.ts';
 
-export interface CreateDbOptions {
+export interface CreatePoolOptions {
   /**
    * Most connections the pool opens.
    * @defaultValue 10 (pg's default)
@@ -13,6 +14,15 @@ export interface CreateDbOptions {
    */
   applicationName?: string;
   /**
+   * Server settings of every connection of the pool (sent at connect, like libpq's `options`), e.g.
+   * `{ plan_cache_mode: 'force_generic_plan' }`.
+   * @defaultValue none
+   */
+  settings?: Readonly<Record<string, string>>;
+}
+
+export interface CreateDbOptions extends CreatePoolOptions {
+  /**
    * Prisma log levels emitted on stdout.
    * @defaultValue none
    */
@@ -22,15 +32,28 @@ export interface CreateDbOptions {
 /** The Prisma client of Chronos. */
 export type Db = PrismaClient;
 
+/** A `pg` pool, for hot paths that send their own (prepared) statements. */
+export type Pool = pg.Pool;
+
+/** A `pg` pool for `url`. Nothing connects until the first query; `pool.end()` closes it. */
+export function createPool(url: string, options: CreatePoolOptions = {}): Pool {
+  const settings = Object.entries(options.settings ?? {});
+  return new pg.Pool({
+    connectionString: url,
+    max: options.maxConnections,
+    application_name: options.applicationName,
+    // libpq's `options`: space-separated, a space or backslash inside a value escaped with "\\".
+    ...(settings.length > 0
+      ? { options: settings.map(([k, v]) => `-c ${k}=${v.replace(/[\\ ]/g, '\\$&')}`).join(' ') }
+      : {}),
+  });
+}
+
 /**
  * A Prisma client over `@prisma/adapter-pg` for `url`. Nothing connects until the first query;
  * `db.$disconnect()` closes the pool.
  */
 export function createDb(url: string, options: CreateDbOptions = {}): Db {
-  const adapter = new PrismaPg({
-    connectionString: url,
-    max: options.maxConnections,
-    application_name: options.applicationName,
-  });
+  const adapter = new PrismaPg(createPool(url, options), { disposeExternalPool: true });
   return new PrismaClient({ adapter, log: options.log ?? [] });
 }

@@ -1,4 +1,11 @@
-export { createDb, type CreateDbOptions, type Db } from './client.ts';
+export {
+  createDb,
+  createPool,
+  type CreateDbOptions,
+  type CreatePoolOptions,
+  type Db,
+  type Pool,
+} from './client.ts';
 export {
   DEFAULT_MIGRATIONS_DIR,
   diffSchemas,

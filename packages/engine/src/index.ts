@@ -15,3 +15,5 @@ export * from './inputs.ts';
 export * from './trigger.ts';
 export * from './run-context.ts';
 export * from './job-update.ts';
+export * from './started-run.ts';
+export * from './run-recorder.ts';

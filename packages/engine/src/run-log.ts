@@ -24,29 +24,52 @@ export interface RunLogger {
   error(message: string, context?: Record<string, unknown>): void;
   /** Writes what is buffered and, if lines were dropped, one last line saying so. */
   close(): Promise<void>;
+  /**
+   * Ends the log like `close()` (writes in flight are awaited, the dropped-lines line is added) but
+   * returns what is still buffered instead of writing it: the caller writes it with the run's finish,
+   * in the same statement.
+   */
+  detach(): Promise<RunLogLine[]>;
   readonly stored: number;
   readonly dropped: number;
 }
 
-interface Line {
+/** One stored line of a run's log: message and context already masked, context as JSON text. */
+export interface RunLogLine {
   ts: Date;
   level: LogLevelName;
   message: string;
   context: string | null;
 }
 
+/** Writes lines of a run's log (one statement per call). */
+export type RunLogSink = (runId: string, lines: readonly RunLogLine[]) => Promise<void>;
+
+/** The sink of callers that hold only the Prisma client. */
+function prismaSink(db: Db): RunLogSink {
+  return async (runId, lines) => {
+    await db.$executeRaw`
+      INSERT INTO job_run_logs (run_id, "timestamp", level, message, context)
+      SELECT ${runId}, t, l::"LogLevel", m, c::jsonb
+        FROM unnest(${lines.map((l) => l.ts)}::timestamptz[], ${lines.map((l) => l.level)}::text[],
+                    ${lines.map((l) => l.message)}::text[], ${lines.map((l) => l.context)}::text[]) AS v(t, l, m, c)`;
+  };
+}
+
 /**
  * A run's log: lines go to job_run_logs in batches (one multi-row INSERT per batch, never one per
  * line), capped per run; past the cap lines are counted, not stored, and `close()` ends the log with
- * one line saying how many were dropped.
+ * one line saying how many were dropped. Lines are written through `target`: the Prisma client, or a
+ * sink of the caller's (the worker's goes through its raw pg pool).
  */
-export function createRunLogger(db: Db, runId: string, opts: RunLogOptions = {}): RunLogger {
+export function createRunLogger(target: Db | RunLogSink, runId: string, opts: RunLogOptions = {}): RunLogger {
+  const sink = typeof target === 'function' ? target : prismaSink(target);
   const maxLines = opts.maxLines ?? 10_000;
   const maxBytes = opts.maxBytes ?? 5 * 1024 * 1024;
   const batchSize = opts.batchSize ?? 500;
   const flushMs = opts.flushMs ?? 200;
   const mask = opts.mask ?? ((t: string) => t);
-  let buffer: Line[] = [];
+  let buffer: RunLogLine[] = [];
   let stored = 0;
   let bytes = 0;
   let dropped = 0;
@@ -54,14 +77,10 @@ export function createRunLogger(db: Db, runId: string, opts: RunLogOptions = {})
   let timer: NodeJS.Timeout | undefined;
   let writing: Promise<void> = Promise.resolve();
 
-  function write(lines: Line[]): void {
+  function write(lines: RunLogLine[]): void {
     writing = writing.then(async () => {
       try {
-        await db.$executeRaw`
-          INSERT INTO job_run_logs (run_id, "timestamp", level, message, context)
-          SELECT ${runId}, t, l::"LogLevel", m, c::jsonb
-            FROM unnest(${lines.map((l) => l.ts)}::timestamptz[], ${lines.map((l) => l.level)}::text[],
-                        ${lines.map((l) => l.message)}::text[], ${lines.map((l) => l.context)}::text[]) AS v(t, l, m, c)`;
+        await sink(runId, lines);
       } catch (err) {
         opts.onError?.(err);
       }
@@ -103,6 +122,22 @@ export function createRunLogger(db: Db, runId: string, opts: RunLogOptions = {})
     }
   }
 
+  async function detach(): Promise<RunLogLine[]> {
+    clearTimeout(timer);
+    timer = undefined;
+    if (dropped > 0)
+      buffer.push({
+        ts: new Date(),
+        level: 'WARN',
+        message: `${dropped} more log lines (${droppedBytes} bytes) were dropped: the run's log is capped at ${maxLines} lines / ${maxBytes} bytes`,
+        context: JSON.stringify({ dropped, droppedBytes, maxLines, maxBytes }),
+      });
+    const rest = buffer;
+    buffer = [];
+    await writing;
+    return rest;
+  }
+
   return {
     trace: (m, c) => add('TRACE', m, c),
     debug: (m, c) => add('DEBUG', m, c),
@@ -115,15 +150,10 @@ export function createRunLogger(db: Db, runId: string, opts: RunLogOptions = {})
     get dropped() {
       return dropped;
     },
+    detach,
     async close() {
-      if (dropped > 0)
-        buffer.push({
-          ts: new Date(),
-          level: 'WARN',
-          message: `${dropped} more log lines (${droppedBytes} bytes) were dropped: the run's log is capped at ${maxLines} lines / ${maxBytes} bytes`,
-          context: JSON.stringify({ dropped, droppedBytes, maxLines, maxBytes }),
-        });
-      flush();
+      const rest = await detach();
+      if (rest.length > 0) write(rest);
       await writing;
     },
   };

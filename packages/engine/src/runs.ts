@@ -28,8 +28,11 @@ export type StartDecision =
       status: 'SKIPPED' | 'SKIPPED_PAUSED' | 'SKIPPED_MISFIRE' | 'SKIPPED_OVERLAP';
       reason: string;
     }
-  /** Another run of the job is active and the overlap policy buffers this one: try again later. */
-  | { action: 'DEFER'; reason: string; cancel: string[] }
+  /**
+   * Not now: the run is not due yet by the database's clock (`delayMs` until it is), or another run of
+   * the job is active and the overlap policy buffers this one. Try again later.
+   */
+  | { action: 'DEFER'; reason: string; cancel: string[]; delayMs?: number }
   /** Nothing to do: the row is gone (job deleted) or was already taken (duplicate delivery). */
   | { action: 'GONE'; reason: string };
 
@@ -51,7 +54,8 @@ interface RunRow {
   db_now: Date;
 }
 
-const BUFFERED = 'buffered behind';
+/** Start of the reason of a run that waits for an active run of its job (overlap policy). */
+export const BUFFERED = 'buffered behind';
 
 async function setFate(tx: Tx, runId: string, status: string, reason: string): Promise<void> {
   await tx.$executeRaw`
@@ -61,12 +65,18 @@ async function setFate(tx: Tx, runId: string, status: string, reason: string): P
 
 /**
  * The worker's gate before running a slot, decided on Postgres (the truth) in one transaction:
- * a run that is no longer QUEUED is not run again; a job deleted or paused while the run waited is
- * skipped with the reason; a slot that waited longer than the misfire threshold for a free worker
- * follows the misfire policy (IGNORE skips it; FIRE_NOW runs only the latest of the job's late slots);
- * a slot that comes due while another run of the job is active follows the overlap policy (SKIP,
- * BUFFER_ONE, BUFFER_ALL, CANCEL_OTHER, ALLOW_ALL). Otherwise the run becomes RUNNING with a fresh
- * lock token that its finish must present.
+ * a run that is no longer QUEUED is not run again; a scheduled slot that is not due yet by the
+ * database's clock (its BullMQ job was promoted a little early: the promoter's timers run on the
+ * process clock corrected by an estimated skew) is deferred until it is, so a slot never starts
+ * before its time; a job deleted or paused while the run waited is skipped with the reason; a slot
+ * that waited longer than the misfire threshold for a free worker follows the misfire policy (IGNORE
+ * skips it; FIRE_NOW runs only the latest of the job's late slots); a slot that comes due while
+ * another run of the job is active follows the overlap policy (SKIP, BUFFER_ONE, BUFFER_ALL,
+ * CANCEL_OTHER, ALLOW_ALL). Otherwise the run becomes RUNNING with a fresh lock token that its
+ * finish must present.
+ *
+ * This is the complete, transactional gate. A worker normally goes through `createRunRecorder`,
+ * whose batched statement decides the common cases itself and hands every other one to this.
  */
 export async function startRun(
   db: Db,
@@ -94,6 +104,14 @@ export async function startRun(
     if (run.status === 'RUNNING' && opts.takeover) return takeOver(tx, run, opts.workerId);
     if (run.status !== 'QUEUED') return { action: 'GONE', reason: `run is ${run.status}, not QUEUED` };
     const scheduled = run.trigger === 'SCHEDULED';
+    const dueInMs = (run.due_at ?? run.scheduled_time).getTime() - run.db_now.getTime();
+    if (scheduled && dueInMs > 0)
+      return {
+        action: 'DEFER',
+        reason: `slot not due for another ${dueInMs} ms`,
+        cancel: [],
+        delayMs: dueInMs,
+      };
 
     if (run.job_status === 'PAUSED' && scheduled) {
       const reason = 'job paused while the run waited';

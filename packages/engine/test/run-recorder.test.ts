@@ -1,0 +1,332 @@
+import { slotKey } from '@chronos/core';
+import { createPool, type Pool } from '@chronos/db';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { finishRunsBatch } from '../src/run-batches.ts';
+import {
+  createRunRecorder,
+  finishRun,
+  loadStartedRun,
+  recordSlots,
+  startRun,
+  type RunLogLine,
+  type RunRecorder,
+  type SlotRecord,
+} from '../src/index.ts';
+import { createJob, eventually, harness, type Harness } from './fixtures.ts';
+
+let h: Harness;
+let pool: Pool;
+/** Statements the recorders sent through the pool (its `query` calls). */
+let statements = 0;
+beforeAll(async () => {
+  h = await harness('engine-recorder');
+  pool = createPool(h.tdb.url, { maxConnections: 6 });
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  pool.query = ((...args: unknown[]) => {
+    statements++;
+    return query(...args);
+  }) as typeof pool.query;
+});
+afterEach(async () => {
+  await h.db.job.deleteMany();
+  await h.db.notification.deleteMany();
+});
+afterAll(async () => {
+  await pool?.end();
+  await h?.close();
+});
+
+const recorder = (workerId = 'w1'): RunRecorder =>
+  createRunRecorder({
+    db: h.db,
+    pool,
+    workerId,
+    misfireThresholdSeconds: 60,
+    finishDeps: { queues: h.queues },
+  });
+
+let seq = 0;
+/** Records QUEUED runs of `jobId` (due now unless told), oldest slot first; returns their ids. */
+async function queued(
+  jobId: string,
+  n = 1,
+  opts: { trigger?: SlotRecord['trigger']; dueAt?: Date; scheduledAgoMs?: number } = {},
+): Promise<string[]> {
+  // Distinct slot times (a ms apart), all about `scheduledAgoMs` ago.
+  const base = Date.now() - (opts.scheduledAgoMs ?? 1000) - (seq += n);
+  const rows = await h.db.$transaction((tx) =>
+    recordSlots(
+      tx,
+      Array.from({ length: n }, (_, i) => {
+        const t = new Date(base + i);
+        return {
+          jobId,
+          key: slotKey(jobId, t),
+          status: 'QUEUED' as const,
+          trigger: opts.trigger ?? 'SCHEDULED',
+          scheduledTime: t,
+          dueAt: opts.dueAt ?? t,
+          reason: null,
+          definitionVersion: 1,
+        };
+      }),
+    ),
+  );
+  return rows.map((r) => r.id);
+}
+
+async function jobWith(overlapPolicy: 'ALLOW_ALL' | 'SKIP', schedule = {}): Promise<string> {
+  const jobId = await createJob(h, { intervalSeconds: 60, ...schedule });
+  await h.db.job.update({ where: { id: jobId }, data: { overlapPolicy } });
+  return jobId;
+}
+
+async function startAll(rec: RunRecorder, ids: string[]) {
+  const out = await Promise.all(ids.map((id) => rec.start(id)));
+  return out.map((d) => {
+    if (d.action !== 'RUN') throw new Error(`not started: ${JSON.stringify(d)}`);
+    return d;
+  });
+}
+
+const line = (message: string): RunLogLine => ({ ts: new Date(), level: 'INFO', message, context: null });
+const run = (id: string) => h.db.jobRun.findUniqueOrThrow({ where: { id } });
+const stats = (jobId: string) => h.db.jobStat.findUniqueOrThrow({ where: { jobId } });
+const jobStatus = async (jobId: string) =>
+  (await h.db.job.findUniqueOrThrow({ where: { id: jobId } })).status;
+
+describe('starting runs in batches', () => {
+  it('starts a due run in one statement and hands over what running it needs, as Prisma reads it', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 }, { type: 'HTTP' });
+    await h.db.jobPayload.update({
+      where: { jobId },
+      data: {
+        httpUrl: 'https://example.test/{{job.name}}',
+        httpMethod: 'POST',
+        httpHeaders: { accept: 'application/json', 'x-list': [1, null, 'a'] },
+        timeoutSeconds: 7,
+        metadata: { nested: { n: null } },
+      },
+    });
+    const [id] = await queued(jobId);
+    const rec = recorder('worker-7');
+    const before = statements;
+    const d = await rec.start(id!);
+    expect(statements - before).toBe(1);
+    if (d.action !== 'RUN') throw new Error('not started');
+    expect(d.run).toEqual(await loadStartedRun(h.db, id!));
+    const r = await run(id!);
+    expect(r).toMatchObject({
+      status: 'RUNNING',
+      workerId: 'worker-7',
+      lockToken: d.lockToken,
+      definitionVersion: 1,
+    });
+    expect(r.startTime).not.toBeNull();
+    expect(await jobStatus(jobId)).toBe('RUNNING');
+  });
+
+  it('starts runs submitted together with one statement, each with its own lock token', async () => {
+    const jobId = await jobWith('ALLOW_ALL');
+    const ids = await queued(jobId, 20);
+    const before = statements;
+    const started = await startAll(recorder(), ids);
+    expect(statements - before).toBe(1);
+    expect(new Set(started.map((d) => d.lockToken)).size).toBe(20);
+    expect(await h.db.jobRun.count({ where: { jobId, status: 'RUNNING' } })).toBe(20);
+  });
+
+  it('starts one run of a job that may not overlap, and skips the other through the full gate', async () => {
+    const jobId = await jobWith('SKIP');
+    const [older, newer] = await queued(jobId, 2);
+    const rec = recorder();
+    const [a, b] = await Promise.all([rec.start(older!), rec.start(newer!)]);
+    expect(a.action).toBe('RUN');
+    expect(b).toMatchObject({ action: 'SKIPPED', status: 'SKIPPED_OVERLAP' });
+    expect((await run(newer!)).reason).toContain(older);
+  });
+
+  it('leaves what it does not decide to the full gate: paused jobs, misfires, early slots, repeats', async () => {
+    const rec = recorder();
+    const paused = await jobWith('ALLOW_ALL');
+    const [p] = await queued(paused);
+    await h.db.job.update({ where: { id: paused }, data: { status: 'PAUSED' } });
+    expect(await rec.start(p!)).toMatchObject({ action: 'SKIPPED', status: 'SKIPPED_PAUSED' });
+
+    const ignoring = await jobWith('ALLOW_ALL', { misfirePolicy: 'IGNORE' });
+    const [late] = await queued(ignoring, 1, { scheduledAgoMs: 120_000 });
+    expect(await rec.start(late!)).toMatchObject({ action: 'SKIPPED', status: 'SKIPPED_MISFIRE' });
+
+    const early = await jobWith('ALLOW_ALL');
+    const [e] = await queued(early, 1, { dueAt: new Date(Date.now() + 60_000) });
+    const d = await rec.start(e!);
+    expect(d).toMatchObject({ action: 'DEFER' });
+    expect(d.action === 'DEFER' && d.delayMs).toBeGreaterThan(50_000);
+    expect((await run(e!)).status).toBe('QUEUED');
+
+    const [twice] = await queued(early, 1, { trigger: 'MANUAL' });
+    const [first, second] = await Promise.all([rec.start(twice!), rec.start(twice!)]);
+    expect([first.action, second.action].sort()).toEqual(['GONE', 'RUN']);
+  });
+});
+
+describe('finishing runs in batches', () => {
+  it('records successes, their log lines and job_stats with one statement', async () => {
+    const jobId = await jobWith('ALLOW_ALL');
+    const rec = recorder();
+    const started = await startAll(rec, await queued(jobId, 10));
+    const before = statements;
+    const out = await Promise.all(
+      started.map((d, i) =>
+        rec.finish({ runId: d.runId, jobId, lockToken: d.lockToken, status: 'SUCCESS', output: { i } }, [
+          line(`${i} a`),
+          line(`${i} b`),
+        ]),
+      ),
+    );
+    expect(statements - before).toBe(1);
+    expect(out.every((o) => o.accepted)).toBe(true);
+    const r = await run(started[3]!.runId);
+    expect(r).toMatchObject({ status: 'SUCCESS', output: { i: 3 }, errorMessage: null });
+    expect(r.durationMs).toBeGreaterThanOrEqual(0);
+    const logs = await h.db.jobRunLog.findMany({ where: { runId: r.id }, orderBy: { id: 'asc' } });
+    expect(logs.map((l) => l.message)).toEqual(['3 a', '3 b']);
+    expect(await stats(jobId)).toMatchObject({
+      totalExecutions: 10,
+      successfulExecutions: 10,
+      consecutiveFailures: 0,
+    });
+    expect(await jobStatus(jobId)).toBe('SCHEDULED');
+  });
+
+  it('refuses a stale lock token inside a batch and finishes the others of the batch', async () => {
+    const jobId = await jobWith('ALLOW_ALL');
+    const rec = recorder();
+    const [a, b, c] = await startAll(rec, await queued(jobId, 3));
+    const out = await finishRunsBatch(pool, [
+      { runId: a!.runId, lockToken: a!.lockToken, exitCode: 0, output: null, log: [line('a')] },
+      { runId: b!.runId, lockToken: 'stale', exitCode: 0, output: null, log: [line('b')] },
+      { runId: c!.runId, lockToken: c!.lockToken, exitCode: 0, output: null, log: [line('c')] },
+    ]);
+    expect(out).toEqual(['DONE', 'STALE', 'DONE']);
+    expect((await run(b!.runId)).status).toBe('RUNNING');
+    expect(await h.db.jobRunLog.count({ where: { runId: b!.runId } })).toBe(0);
+    expect((await stats(jobId)).totalExecutions).toBe(2);
+    // The job still has a run going.
+    expect(await jobStatus(jobId)).toBe('RUNNING');
+    expect(await rec.finish({ runId: b!.runId, jobId, lockToken: 'stale', status: 'SUCCESS' }, [])).toEqual({
+      accepted: false,
+    });
+    expect(
+      (await rec.finish({ runId: b!.runId, jobId, lockToken: b!.lockToken, status: 'SUCCESS' }, [])).accepted,
+    ).toBe(true);
+    expect(await jobStatus(jobId)).toBe('SCHEDULED');
+  });
+
+  it('loses no update when runs of one job finish together, in one batch and across workers, next to failures', async () => {
+    const jobId = await jobWith('ALLOW_ALL');
+    const workers = [recorder('w1'), recorder('w2'), recorder('w3')];
+    const ids = await queued(jobId, 60);
+    const started = await Promise.all(ids.map((id, i) => workers[i % 3]!.start(id)));
+    await Promise.all(
+      started.map((d, i) => {
+        if (d.action !== 'RUN') throw new Error('not started');
+        const status = i % 5 === 0 ? 'FAILURE' : 'SUCCESS';
+        return workers[i % 3]!.finish({ runId: d.runId, jobId, lockToken: d.lockToken, status }, [
+          line(`line ${i}`),
+        ]);
+      }),
+    );
+    expect(await stats(jobId)).toMatchObject({
+      totalExecutions: 60,
+      successfulExecutions: 48,
+      failedExecutions: 12,
+    });
+    expect(await h.db.jobRun.count({ where: { jobId, status: 'RUNNING' } })).toBe(0);
+    expect(await h.db.jobRunLog.count({ where: { run: { jobId } } })).toBe(60);
+    // No run is left running, so the job is not either (whichever finish came last).
+    expect(await jobStatus(jobId)).toBe('SCHEDULED');
+  });
+
+  it('writes the failure alert once and the recovery once, with successes batched around them', async () => {
+    const jobId = await jobWith('ALLOW_ALL');
+    await h.db.job.update({ where: { id: jobId }, data: { alertThreshold: 2 } });
+    const rec = recorder();
+    const finishAll = async (status: 'SUCCESS' | 'FAILURE', n: number) => {
+      const started = await startAll(rec, await queued(jobId, n));
+      return Promise.all(
+        started.map((d) => rec.finish({ runId: d.runId, jobId, lockToken: d.lockToken, status }, [])),
+      );
+    };
+    await finishAll('SUCCESS', 3);
+    await finishAll('FAILURE', 4);
+    await finishAll('SUCCESS', 5);
+    const notes = await h.db.notification.findMany({ where: { jobId }, orderBy: { id: 'asc' } });
+    expect(notes.map((n) => n.templateCode).filter((t) => t !== 'RUN_DEAD_LETTERED')).toEqual([
+      'JOB_FAILING',
+      'JOB_RECOVERED',
+    ]);
+    expect(notes.find((n) => n.templateCode === 'JOB_FAILING')?.payload).toMatchObject({
+      consecutiveFailures: 2,
+    });
+    expect(await stats(jobId)).toMatchObject({
+      totalExecutions: 12,
+      successfulExecutions: 8,
+      consecutiveFailures: 0,
+      alertOpen: false,
+    });
+    // Once the alert is closed, successes go by batch again: one start and one finish statement.
+    const afterRecovery = statements;
+    await finishAll('SUCCESS', 5);
+    expect(statements - afterRecovery).toBe(2);
+    expect(await h.db.notification.count({ where: { jobId, templateCode: 'JOB_RECOVERED' } })).toBe(1);
+  });
+
+  it('leaves ONCE and fixed-delay jobs to finishRun, which ends or re-plans them', async () => {
+    const t = new Date(Date.now() - 1000);
+    const once = await createJob(h, { scheduleType: 'ONCE', runAt: t }, { nextFireAt: null });
+    const delay = await createJob(
+      h,
+      { intervalSeconds: 30, intervalMode: 'FIXED_DELAY', anchorAt: t },
+      { nextFireAt: null },
+    );
+    const rec = recorder();
+    const [a, b] = await startAll(rec, [...(await queued(once)), ...(await queued(delay))]);
+    for (const d of [a!, b!])
+      expect(
+        (
+          await rec.finish({ runId: d.runId, jobId: d.jobId, lockToken: d.lockToken, status: 'SUCCESS' }, [
+            line('x'),
+          ])
+        ).accepted,
+      ).toBe(true);
+    expect(await jobStatus(once)).toBe('SUCCEEDED');
+    const s = await h.db.jobSchedule.findUniqueOrThrow({ where: { jobId: delay } });
+    expect(s.nextFireAt!.getTime()).toBe((await run(b!.runId)).endTime!.getTime() + 30_000);
+    expect(await h.db.jobRunLog.count({ where: { runId: { in: [a!.runId, b!.runId] } } })).toBe(2);
+  });
+});
+
+describe('the full gate', () => {
+  it('defers a scheduled slot that is not due yet by the database clock, then runs it', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    const [{ now } = { now: new Date() }] = await h.db.$queryRaw<{ now: Date }[]>`SELECT now() AS now`;
+    const [id] = await queued(jobId, 1, { dueAt: new Date(now.getTime() + 400) });
+    const d = await startRun(h.db, { runId: id!, workerId: 'w', misfireThresholdSeconds: 60 });
+    expect(d).toMatchObject({ action: 'DEFER', cancel: [] });
+    const delayMs = d.action === 'DEFER' ? (d.delayMs ?? 0) : 0;
+    expect(delayMs).toBeGreaterThan(0);
+    expect(delayMs).toBeLessThanOrEqual(400);
+    const ran = await eventually(
+      async () => {
+        const again = await startRun(h.db, { runId: id!, workerId: 'w', misfireThresholdSeconds: 60 });
+        return again.action === 'RUN' ? again : undefined;
+      },
+      10_000,
+      'the slot to come due',
+    );
+    const r = await run(id!);
+    expect(r.startTime!.getTime()).toBeGreaterThanOrEqual(r.dueAt!.getTime());
+    await finishRun(h.db, { runId: id!, lockToken: ran.lockToken, status: 'SUCCESS' });
+  });
+});
