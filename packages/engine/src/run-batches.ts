@@ -124,7 +124,7 @@ cand AS MATERIALIZED (
                    OR now() - coalesce(r.due_at, r.scheduled_time)
                       <= make_interval(secs => coalesce(s.misfire_threshold_seconds, $3)))))
      AND (j.overlap_policy = 'ALLOW_ALL'
-          OR r.job_id NOT IN (SELECT job_id FROM job_runs WHERE status = 'RUNNING'))
+          OR NOT EXISTS (SELECT 1 FROM job_runs x WHERE x.job_id = r.job_id AND x.status = 'RUNNING'))
 ),
 pick AS (
   SELECT * FROM cand WHERE overlap_allowed OR nth = 1
@@ -157,12 +157,11 @@ started AS (
   RETURNING r.id, r.job_id, r.lock_token
 ),
 -- The job's status follows its runs. Its row is written even when nothing changes: that is what
--- tells a concurrent statement about this one (see the top of this file).
+-- tells a concurrent statement about this one (see the top of this file). updated_at is left alone:
+-- it dates changes to the job, not its runs (and no index holds status: the update is HOT).
 held AS (
   UPDATE jobs j
-     SET status = CASE WHEN j.id IN (SELECT job_id FROM started) THEN 'RUNNING' ELSE j.status END,
-         updated_at = CASE WHEN j.id IN (SELECT job_id FROM started) AND j.status <> 'RUNNING' THEN now()
-                           ELSE j.updated_at END
+     SET status = CASE WHEN j.id IN (SELECT job_id FROM started) THEN 'RUNNING' ELSE j.status END
     FROM ready r
    WHERE j.ctid = r.ctid
 )
@@ -316,22 +315,21 @@ logged AS (
    WHERE v.run_id IN (SELECT id FROM finished)
    ORDER BY v.n
 ),
--- The jobs with a run still going besides the ones finished here, through the status index: the
--- runs in flight everywhere are few.
-busy AS (
-  SELECT job_id FROM job_runs WHERE status = 'RUNNING' AND id NOT IN (SELECT id FROM finished)
-),
--- The job's status follows its runs: RUNNING while another one runs, else SCHEDULED (a paused job
--- stays PAUSED). Written even when unchanged (see the top of this file).
+-- The job's status follows its runs: RUNNING while another one runs (besides the ones finished
+-- here, which this statement's snapshot still sees RUNNING; read through the index of runs in
+-- flight), else SCHEDULED (a paused job stays PAUSED). Written even when unchanged (see the top of
+-- this file); updated_at is left alone (see held in START_RUNS).
 settle AS (
-  SELECT c.ctid, c.status AS was,
+  SELECT c.ctid,
          CASE WHEN c.status = 'PAUSED' THEN c.status
-              WHEN c.id IN (SELECT job_id FROM busy) THEN 'RUNNING'::"JobStatus"
+              WHEN EXISTS (SELECT 1 FROM job_runs x
+                            WHERE x.job_id = c.id AND x.status = 'RUNNING' AND x.id NOT IN (SELECT id FROM finished))
+                THEN 'RUNNING'::"JobStatus"
               ELSE 'SCHEDULED'::"JobStatus" END AS status
     FROM current c WHERE c.id IN (SELECT job_id FROM finished)
 ),
 settled AS (
-  UPDATE jobs j SET status = s.status, updated_at = CASE WHEN s.status = s.was THEN j.updated_at ELSE now() END
+  UPDATE jobs j SET status = s.status
     FROM settle s
    WHERE j.ctid = s.ctid
 )

@@ -192,7 +192,8 @@ export async function startRun(
          SET status = 'RUNNING', start_time = now(), worker_id = ${opts.workerId}, lock_token = ${lockToken},
              definition_version = ${run.job_version}, updated_at = now()
        WHERE id = ${run.id}`;
-    await tx.$executeRaw`UPDATE jobs SET status = 'RUNNING', updated_at = now() WHERE id = ${run.job_id} AND status <> 'PAUSED'`;
+    // The job's status follows its runs (updated_at dates changes to the job itself, not its runs).
+    await tx.$executeRaw`UPDATE jobs SET status = 'RUNNING' WHERE id = ${run.job_id} AND status <> 'PAUSED'`;
     return {
       action: 'RUN',
       runId: run.id,
@@ -448,7 +449,7 @@ export async function finishRun(db: Db, input: FinishInput, deps: FinishDeps = {
       let status = stillRunning > 0 ? 'RUNNING' : 'SCHEDULED';
       if (job.schedule_type === 'ONCE' && stillRunning === 0 && !retry)
         status = success ? 'SUCCEEDED' : input.status === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
-      await tx.$executeRaw`UPDATE jobs SET status = ${status}::"JobStatus", updated_at = now() WHERE id = ${jobId}`;
+      await tx.$executeRaw`UPDATE jobs SET status = ${status}::"JobStatus" WHERE id = ${jobId}`;
       if (
         job.schedule_type === 'INTERVAL' &&
         job.interval_mode === 'FIXED_DELAY' &&
