@@ -19,6 +19,10 @@ CREATE INDEX "job_runs_dlq_event_id_idx" ON "job_runs"("dlq_event_id") WHERE "dl
 -- A job's runs in flight (the overlap policy; the job's status when a run ends).
 CREATE INDEX "job_runs_running_job_id_idx" ON "job_runs"("job_id") WHERE "status" = 'RUNNING';
 
+-- job_run_logs: lines are read per run, in order ((run_id, id)); every run writes some.
+DROP INDEX "job_run_logs_timestamp_idx";
+DROP INDEX "job_run_logs_level_idx";
+
 -- jobs: status filters go through the owner's or the type's index.
 DROP INDEX "jobs_status_idx";
 DROP INDEX "jobs_status_type_created_at_idx";
