@@ -16,6 +16,14 @@ CREATE INDEX "job_runs_retry_of_id_idx" ON "job_runs"("retry_of_id") WHERE "retr
 DROP INDEX "job_runs_dlq_event_id_idx";
 CREATE INDEX "job_runs_dlq_event_id_idx" ON "job_runs"("dlq_event_id") WHERE "dlq_event_id" IS NOT NULL;
 
+-- The reconciler's scan of QUEUED runs that are due, and finished runs by status: partial, so a
+-- run's start and finish (to RUNNING, then to an end state with end_time) add no entry to the first,
+-- and its start none to the second.
+DROP INDEX "job_runs_status_due_at_idx";
+CREATE INDEX "job_runs_queued_due_at_idx" ON "job_runs"("due_at") WHERE "status" = 'QUEUED';
+DROP INDEX "job_runs_status_end_time_idx";
+CREATE INDEX "job_runs_status_end_time_idx" ON "job_runs"("status", "end_time" DESC) WHERE "end_time" IS NOT NULL;
+
 -- A job's runs in flight (the overlap policy; the job's status when a run ends).
 CREATE INDEX "job_runs_running_job_id_idx" ON "job_runs"("job_id") WHERE "status" = 'RUNNING';
 
