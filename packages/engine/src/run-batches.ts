@@ -16,6 +16,7 @@
 import type { Pool, TriggerSource } from '@chronos/db';
 import type { RunLogLine } from './run-log.ts';
 import { BUFFERED } from './runs.ts';
+import type { PayloadFields } from './inputs.ts';
 import { payloadFromColumns, type StartedRun } from './started-run.ts';
 
 /** The answer of a batched start for one run. */
@@ -91,8 +92,11 @@ export async function writeRunLogLines(
 }
 
 /**
- * $1 run ids, $2 worker id, $3 the deployment's misfire threshold (s). One row per run id: outcome,
- * and for a started run its lock token and what the worker needs to execute it.
+ * $1 run ids, $2 worker id, $3 the deployment's misfire threshold (s), $4 and $5 per run id the job
+ * id and definition version whose payload the worker already holds (or nulls). One row per run id:
+ * outcome, and for a started run its lock token and what the worker needs to execute it — the
+ * payload only when the worker does not hold the one of the version started (a job's payload
+ * changes only with its version: see updateJob).
  *
  * Rows are reached by key (one index probe each, in a LATERAL subquery) and, once this statement
  * holds them, by row address (ctid): whatever the planner's statistics say, a statement costs what
@@ -101,7 +105,7 @@ export async function writeRunLogLines(
  */
 const START_RUNS = `
 WITH input AS (
-  SELECT id FROM unnest($1::bpchar[]) AS i(id)
+  SELECT * FROM unnest($1::bpchar[], $4::bpchar[], $5::int[]) AS i(id, known_job_id, known_version)
 ),
 -- The runs this statement starts by itself: QUEUED; due (a scheduled slot promoted early is for
 -- startRun to defer); of a job that is neither paused nor cancelled and lets the trigger through;
@@ -167,14 +171,19 @@ held AS (
 )
 SELECT i.id::text, s.lock_token, p.job_id, p.attempt, p.scheduled_time, p.idempotency_key, p.trigger::text,
        p.trigger_payload,
-       p.job_version, l.name AS job_name, l.owner_id, l.timeout_seconds, to_jsonb(pl) AS payload,
+       p.job_version, l.name AS job_name, l.owner_id, l.timeout_seconds,
+       coalesce(p.job_id = i.known_job_id AND p.job_version = i.known_version, false) AS payload_known,
+       to_jsonb(pl) AS payload,
        CASE WHEN s.id IS NOT NULL THEN 'RUN' WHEN c.id IS NOT NULL THEN 'RETRY' ELSE 'SLOW' END AS outcome
   FROM input i
   LEFT JOIN started s ON s.id = i.id
   LEFT JOIN cand c ON c.id = i.id
   LEFT JOIN pick p ON p.id = s.id
   LEFT JOIN locked l ON l.id = p.job_id
-  LEFT JOIN LATERAL (SELECT * FROM job_payloads WHERE job_id = p.job_id LIMIT 1) pl ON true`;
+  LEFT JOIN LATERAL (SELECT * FROM job_payloads
+                      WHERE job_id = p.job_id
+                        AND NOT coalesce(p.job_id = i.known_job_id AND p.job_version = i.known_version, false)
+                      LIMIT 1) pl ON true`;
 
 interface StartRow {
   id: string;
@@ -190,7 +199,21 @@ interface StartRow {
   job_name: string;
   owner_id: string;
   timeout_seconds: number | null;
+  payload_known: boolean;
   payload: Record<string, unknown> | null;
+}
+
+/** A run to start, with the payload the worker already holds for its job (if any). */
+export interface StartItem {
+  runId: string;
+  known?: KnownPayload | undefined;
+}
+
+/** A job's payload at one definition version. */
+export interface KnownPayload {
+  jobId: string;
+  version: number;
+  payload: PayloadFields;
 }
 
 /** The items whose key has not come before (a run sent twice in one batch goes in once). */
@@ -206,22 +229,30 @@ function firstOfEach<T>(items: readonly T[], key: (item: T) => string): Set<T> {
  */
 export async function startRunsBatch(
   pool: Pool,
-  runIds: readonly string[],
+  items: readonly StartItem[],
   opts: { workerId: string; misfireThresholdSeconds: number },
 ): Promise<BatchStart[]> {
-  const items = runIds.map((id) => ({ id }));
-  const first = firstOfEach(items, (i) => i.id);
+  const first = firstOfEach(items, (i) => i.runId);
+  const unique = [...first];
   const { rows } = await pool.query<StartRow>({
     name: 'chronos_start_runs',
     text: START_RUNS,
-    values: [[...first].map((i) => i.id), opts.workerId, opts.misfireThresholdSeconds],
+    values: [
+      unique.map((i) => i.runId),
+      opts.workerId,
+      opts.misfireThresholdSeconds,
+      unique.map((i) => i.known?.jobId ?? null),
+      unique.map((i) => i.known?.version ?? null),
+    ],
   });
   const byId = new Map(rows.map((r) => [r.id, r]));
   return items.map((item): BatchStart => {
-    const id = item.id;
+    const id = item.runId;
     const r = first.has(item) ? byId.get(id) : undefined;
     if (!r) return { outcome: 'SLOW' };
     if (r.outcome !== 'RUN') return { outcome: r.outcome };
+    // payload_known: the statement matched the held payload's job and version, and left it out.
+    const payload = r.payload_known && item.known ? item.known.payload : payloadFromColumns(r.payload);
     return {
       outcome: 'RUN',
       runId: id,
@@ -236,7 +267,7 @@ export async function startRunsBatch(
         trigger: r.trigger,
         triggerPayload: r.trigger_payload,
         job: { id: r.job_id, name: r.job_name, ownerId: r.owner_id, timeoutSeconds: r.timeout_seconds },
-        payload: payloadFromColumns(r.payload),
+        payload,
       },
     };
   });

@@ -7,6 +7,8 @@ import {
   type BatchFinish,
   type BatchFinishItem,
   type BatchStart,
+  type KnownPayload,
+  type StartItem,
 } from './run-batches.ts';
 import type { RunLogLine, RunLogSink } from './run-log.ts';
 import {
@@ -86,6 +88,9 @@ export interface RunRecorder {
 /** A statement whose job changed under it is tried again this often before the transactional path. */
 const TRIES = 3;
 
+/** Jobs whose payload a recorder holds (the ones used longest ago are forgotten first). */
+const HELD_PAYLOADS = 10_000;
+
 /**
  * The run lifecycle as a worker records it, built for throughput. The common cases — a due run of
  * a live job starting; a run succeeding — go through one statement each that carries every run
@@ -100,12 +105,21 @@ export function createRunRecorder(opts: RunRecorderOptions): RunRecorder {
   // Starts and finishes go in parallel, each kind one statement at a time; a run waits while a
   // statement of the other kind holds its job (they would contend for the job's row).
   const batcher = new MicroBatcher({ maxBatch: opts.maxBatch ?? 200 });
-  const startBatch = batcher.channel<string, BatchStart>((ids) =>
-    startRunsBatch(pool, ids, opts).catch((err: unknown) => {
+  const startBatch = batcher.channel<StartItem, BatchStart>((items) =>
+    startRunsBatch(pool, items, opts).catch((err: unknown) => {
       opts.onBatchError?.(err, 'start');
-      return ids.map(() => ({ outcome: 'SLOW' as const }));
+      return items.map(() => ({ outcome: 'SLOW' as const }));
     }),
   );
+  // The payload of each job's latest started version: a start statement leaves out the payload of
+  // a version held here (it is read, turned to JSON and parsed once per version, not once per run).
+  // Executors never see these objects: resolveRunInputs hands them a rendered copy.
+  const payloads = new Map<string, KnownPayload>();
+  const hold = (known: KnownPayload) => {
+    payloads.delete(known.jobId);
+    payloads.set(known.jobId, known);
+    if (payloads.size > HELD_PAYLOADS) payloads.delete(payloads.keys().next().value as string);
+  };
   const finishBatch = batcher.channel<BatchFinishItem, BatchFinish>((items) =>
     finishRunsBatch(pool, items).catch((err: unknown) => {
       opts.onBatchError?.(err, 'finish');
@@ -129,9 +143,11 @@ export function createRunRecorder(opts: RunRecorderOptions): RunRecorder {
   return {
     writeLog,
     async start(runId, { jobId, takeover = false } = {}) {
-      const b = await submit(startBatch, runId, jobId ?? runId, (o) => o.outcome === 'RETRY');
+      const known = jobId === undefined ? undefined : payloads.get(jobId);
+      const b = await submit(startBatch, { runId, known }, jobId ?? runId, (o) => o.outcome === 'RETRY');
       if (b.outcome === 'RUN') {
         const { outcome: _outcome, ...started } = b;
+        hold({ jobId: b.jobId, version: b.definitionVersion, payload: b.run.payload });
         return { action: 'RUN', ...started };
       }
       const d = await startRun(db, {

@@ -126,6 +126,42 @@ describe('starting runs in batches', () => {
     expect(await jobStatus(jobId)).toBe('RUNNING');
   });
 
+  it("holds each job's payload per definition version: read once, read again when the job changes", async () => {
+    const httpJob = async (url: string) => {
+      const jobId = await createJob(h, { intervalSeconds: 60 }, { type: 'HTTP' });
+      await h.db.jobPayload.update({ where: { jobId }, data: { httpUrl: url, httpMethod: 'GET' } });
+      await h.db.job.update({ where: { id: jobId }, data: { overlapPolicy: 'ALLOW_ALL' } });
+      return jobId;
+    };
+    const started = async (rec: RunRecorder, runId: string, jobId: string) => {
+      const d = await rec.start(runId, { jobId });
+      if (d.action !== 'RUN') throw new Error(`not started: ${JSON.stringify(d)}`);
+      expect(d.run).toEqual(await loadStartedRun(h.db, runId));
+      return d;
+    };
+    const a = await httpJob('https://a.example.test/v1');
+    const b = await httpJob('https://b.example.test/v1');
+    const rec = recorder();
+    const [a1, a2, a3] = await queued(a, 3);
+    const first = await started(rec, a1!, a);
+    // Same job, same version: the recorder's own copy, not a new read.
+    expect((await started(rec, a2!, a)).run.payload).toBe(first.run.payload);
+
+    // The payload changes only with the version (updateJob does both in one transaction).
+    await h.db.$transaction([
+      h.db.jobPayload.update({ where: { jobId: a }, data: { httpUrl: 'https://a.example.test/v2' } }),
+      h.db.job.update({ where: { id: a }, data: { version: { increment: 1 } } }),
+    ]);
+    const third = await started(rec, a3!, a);
+    expect(third.definitionVersion).toBe(2);
+    expect(third.run.payload.httpUrl).toBe('https://a.example.test/v2');
+
+    // A run the queue files under another job (same version number) gets its own job's payload.
+    await h.db.job.update({ where: { id: b }, data: { version: 2 } });
+    const [b1] = await queued(b);
+    expect((await started(rec, b1!, a)).run.payload.httpUrl).toBe('https://b.example.test/v1');
+  });
+
   it('starts runs submitted together with one statement, each with its own lock token', async () => {
     const jobId = await jobWith('ALLOW_ALL');
     const ids = await queued(jobId, 20);
