@@ -39,11 +39,20 @@ function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: Nod
  * prefixed, to `print` (a worker at LOG_LEVEL=warn prints only what went wrong).
  */
 export function startChild(opts: ChildOptions, print: (line: string) => void): Child {
-  const child = spawn(process.execPath, [...(process.env['BENCH_CHILD_NODE_ARGS'] ?? '').split(' ').filter(Boolean), '--import', 'tsx', opts.entry], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env['BENCH_CHILD_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+      '--import',
+      'tsx',
+      opts.entry,
+    ],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   if (child.pid === undefined) throw new Error(`could not start ${opts.entry}`);
   const lines: string[] = [];
   let exited = false;

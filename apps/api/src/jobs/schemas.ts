@@ -227,7 +227,9 @@ const jobSummaryFields = {
   retryPolicy: retryPolicySchema.nullable(),
   pausedAt: nullableTimestamp,
   createdAt: timestamp,
-  updatedAt: timestamp,
+  updatedAt: timestamp.describe(
+    'Last change to the job itself (definition, pause, resume); its runs starting and ending do not move it',
+  ),
 };
 
 /** A job in lists: everything but the payload. */
