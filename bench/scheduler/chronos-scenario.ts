@@ -30,7 +30,7 @@ export type ChronosProcessor = 'pickup' | 'e2e';
 
 const SYSTEM: Record<ChronosProcessor, string> = {
   pickup: 'Chronos, no-op processor',
-  e2e: 'Chronos, startRun/finishRun',
+  e2e: 'Chronos, run recorder',
 };
 
 /** The engine's log, counted; warnings and errors are printed (a few of each). */

@@ -32,7 +32,7 @@ const USAGE = `usage: bench:scheduler [options]
                               which is what a scheduler (re)start does)
   --concurrency 50            BullMQ worker concurrency, both systems (default 50)
   --cron-share 0              fraction of schedules that are '* * * * *' crons (default 0)
-  --systems raw,pickup,e2e    raw BullMQ; Chronos with a no-op processor; Chronos with startRun/finishRun
+  --systems raw,pickup,e2e    raw BullMQ; Chronos with a no-op processor; Chronos with the run recorder
   --out PATH                  results file (default bench/results/scheduler-<date>.md; '-' for none)
 env: BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
      BENCH_REDIS_URL (default redis://127.0.0.1:6379)`;

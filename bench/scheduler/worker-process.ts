@@ -1,9 +1,9 @@
 // The benchmark's worker: a separate process, as in production (the scheduler's event loop must not
 // delay pickups, nor the other way round). Started by worker-handle.ts with its config as argv[2].
 
-import { createDb, type Db } from '@chronos/db';
-import { finishRun, startRun, type RunJobData } from '@chronos/engine';
-import { createRedis, createTypeWorkers } from '@chronos/queue';
+import { createDb, type Db, type Pool } from '@chronos/db';
+import { createRunRecorder, createRunRecorderPool, type RunJobData, type RunRecorder } from '@chronos/engine';
+import { closeQueues, createQueues, createRedis, createTypeWorkers, type QueueSet } from '@chronos/queue';
 import type { Job } from 'bullmq';
 import { loopDelayMonitor } from './loop-delay.ts';
 import type { FromWorker, ToWorker, WorkerProcessConfig } from './protocol.ts';
@@ -36,6 +36,22 @@ async function main(config: WorkerProcessConfig): Promise<void> {
     config.mode === 'noop' || !config.databaseUrl
       ? undefined
       : createDb(config.databaseUrl, { applicationName: config.workerId });
+  // `e2e` mode: the run lifecycle as apps/worker records it (apps/worker/src/worker.ts).
+  let recorderPool: Pool | undefined;
+  let queues: QueueSet | undefined;
+  let runs: RunRecorder | undefined;
+  if (config.mode === 'e2e' && db && config.databaseUrl) {
+    recorderPool = createRunRecorderPool(config.databaseUrl, { applicationName: `${config.workerId}-runs` });
+    queues = createQueues({ connection: redis, prefix: config.prefix, types: ['DUMMY'] });
+    runs = createRunRecorder({
+      db,
+      pool: recorderPool,
+      workerId: config.workerId,
+      misfireThresholdSeconds: MISFIRE_THRESHOLD_SECONDS,
+      finishDeps: { redis, prefix: config.prefix, queues },
+      onBatchError: (err, kind) => keepError(`${kind} batch: ${(err as Error).message}`),
+    });
+  }
 
   // `pickup` mode: runs to mark done, flushed in batches off the pickup path.
   let pending: { runId: string; at: Date }[] = [];
@@ -67,18 +83,18 @@ async function main(config: WorkerProcessConfig): Promise<void> {
       pending.push({ runId: job.data.runId, at: new Date(now) });
       return null;
     }
-    const gate = db as Db;
-    const decision = await startRun(gate, {
-      runId: job.data.runId,
-      workerId: config.workerId,
-      misfireThresholdSeconds: MISFIRE_THRESHOLD_SECONDS,
-    });
+    const recorder = runs as RunRecorder;
+    const decision = await recorder.start(job.data.runId, { jobId: job.data.jobId });
     if (decision.action !== 'RUN') return { started: false, decision: decision.action };
-    await gate.jobPayload.findUnique({ where: { jobId: decision.jobId } });
-    await finishRun(
-      gate,
-      { runId: decision.runId, lockToken: decision.lockToken, status: 'SUCCESS', output: { ok: true } },
-      { redis, prefix: config.prefix },
+    await recorder.finish(
+      {
+        runId: decision.runId,
+        jobId: decision.jobId,
+        lockToken: decision.lockToken,
+        status: 'SUCCESS',
+        output: { ok: true },
+      },
+      [],
     );
     return { started: true };
   }
@@ -120,6 +136,9 @@ async function main(config: WorkerProcessConfig): Promise<void> {
       await Promise.all([...workers.values()].map((w) => w.close()));
       clearInterval(flusher);
       await flush().catch((err: unknown) => keepError(`flush: ${(err as Error).message}`));
+      await runs?.drain();
+      await recorderPool?.end();
+      if (queues) await closeQueues(queues);
       redis.disconnect();
       await db?.$disconnect();
       await send({ type: 'result', keys, scheduled, picked, failed, errors, loopDelay: loop.result() });
