@@ -17,3 +17,4 @@ export * from './run-context.ts';
 export * from './job-update.ts';
 export * from './started-run.ts';
 export * from './run-recorder.ts';
+export { poolLogSink } from './run-batches.ts';

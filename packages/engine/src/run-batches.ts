@@ -14,7 +14,7 @@
 // snapshot.
 
 import type { Pool, TriggerSource } from '@chronos/db';
-import type { RunLogLine } from './run-log.ts';
+import type { RunLogLine, RunLogSink } from './run-log.ts';
 import { BUFFERED } from './runs.ts';
 import type { PayloadFields } from './inputs.ts';
 import { payloadFromColumns, type StartedRun } from './started-run.ts';
@@ -82,7 +82,7 @@ INSERT INTO job_run_logs (run_id, "timestamp", level, message, context)
 ${logLineRows(1)}
  ORDER BY v.n`;
 
-/** Writes lines of run logs in one statement (the worker's RunLogSink). */
+/** Writes lines of run logs in one statement. */
 export async function writeRunLogLines(
   pool: Pool,
   items: readonly { runId: string; log: readonly RunLogLine[] }[],
@@ -90,6 +90,12 @@ export async function writeRunLogLines(
   if (items.every((i) => i.log.length === 0)) return;
   await pool.query({ name: 'chronos_insert_run_log', text: INSERT_RUN_LOG, values: logLineParams(items) });
 }
+
+/** A run log's sink over `pool`: one statement per batch of lines (see createRunLogger). */
+export const poolLogSink =
+  (pool: Pool): RunLogSink =>
+  (runId, lines) =>
+    writeRunLogLines(pool, [{ runId, log: lines }]);
 
 /**
  * $1 run ids, $2 worker id, $3 the deployment's misfire threshold (s), $4 and $5 per run id the job

@@ -1,5 +1,3 @@
-import type { Db } from '@chronos/db';
-
 export type LogLevelName = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
 export interface RunLogOptions {
@@ -45,25 +43,13 @@ export interface RunLogLine {
 /** Writes lines of a run's log (one statement per call). */
 export type RunLogSink = (runId: string, lines: readonly RunLogLine[]) => Promise<void>;
 
-/** The sink of callers that hold only the Prisma client. */
-function prismaSink(db: Db): RunLogSink {
-  return async (runId, lines) => {
-    await db.$executeRaw`
-      INSERT INTO job_run_logs (run_id, "timestamp", level, message, context)
-      SELECT ${runId}, t, l::"LogLevel", m, c::jsonb
-        FROM unnest(${lines.map((l) => l.ts)}::timestamptz[], ${lines.map((l) => l.level)}::text[],
-                    ${lines.map((l) => l.message)}::text[], ${lines.map((l) => l.context)}::text[]) AS v(t, l, m, c)`;
-  };
-}
-
 /**
  * A run's log: lines go to job_run_logs in batches (one multi-row INSERT per batch, never one per
  * line), capped per run; past the cap lines are counted, not stored, and `close()` ends the log with
- * one line saying how many were dropped. Lines are written through `target`: the Prisma client, or a
- * sink of the caller's (the worker's goes through its raw pg pool).
+ * one line saying how many were dropped. Lines are written through `sink` (`poolLogSink`, or the
+ * run recorder's `writeLog`).
  */
-export function createRunLogger(target: Db | RunLogSink, runId: string, opts: RunLogOptions = {}): RunLogger {
-  const sink = typeof target === 'function' ? target : prismaSink(target);
+export function createRunLogger(sink: RunLogSink, runId: string, opts: RunLogOptions = {}): RunLogger {
   const maxLines = opts.maxLines ?? 10_000;
   const maxBytes = opts.maxBytes ?? 5 * 1024 * 1024;
   const batchSize = opts.batchSize ?? 500;

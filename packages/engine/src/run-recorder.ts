@@ -3,7 +3,7 @@ import { MicroBatcher } from './micro-batcher.ts';
 import {
   finishRunsBatch,
   startRunsBatch,
-  writeRunLogLines,
+  poolLogSink,
   type BatchFinish,
   type BatchFinishItem,
   type BatchStart,
@@ -126,7 +126,7 @@ export function createRunRecorder(opts: RunRecorderOptions): RunRecorder {
       return items.map(() => 'SLOW' as const);
     }),
   );
-  const writeLog: RunLogSink = (runId, lines) => writeRunLogLines(pool, [{ runId, log: lines }]);
+  const writeLog = poolLogSink(pool);
 
   /** Submits `item` again while the answer says the job changed under the statement, at most TRIES times. */
   async function submit<In, Out>(
