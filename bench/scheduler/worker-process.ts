@@ -4,7 +4,7 @@
 import { createDb, type Db, type Pool } from '@chronos/db';
 import { createRunRecorder, createRunRecorderPool, type RunJobData, type RunRecorder } from '@chronos/engine';
 import { closeQueues, createQueues, createRedis, createTypeWorkers, type QueueSet } from '@chronos/queue';
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import { loopDelayMonitor } from './loop-delay.ts';
 import type { FromWorker, ToWorker, WorkerProcessConfig } from './protocol.ts';
 
@@ -73,18 +73,30 @@ async function main(config: WorkerProcessConfig): Promise<void> {
         }, FLUSH_MS)
       : undefined;
 
-  async function processor(job: Job<RunJobData>): Promise<unknown> {
+  async function processor(job: Job<RunJobData>, token?: string): Promise<unknown> {
     const now = Date.now();
-    keys.push(job.id as string);
-    scheduled.push(Date.parse(job.data.scheduledTime));
-    picked.push(now);
+    const recordPickup = () => {
+      keys.push(job.id as string);
+      scheduled.push(Date.parse(job.data.scheduledTime));
+      picked.push(now);
+    };
+    // A deferred run is picked up when it comes back due, not now (e2e records after the gate).
+    if (config.mode !== 'e2e') recordPickup();
     if (config.mode === 'noop') return null;
     if (config.mode === 'pickup') {
       pending.push({ runId: job.data.runId, at: new Date(now) });
       return null;
     }
+    // As apps/worker/src/run-processor.ts: a redelivered job is a takeover; a deferred run waits in
+    // BullMQ's delayed set until it is due (a slot promoted early must not start early).
     const recorder = runs as RunRecorder;
-    const decision = await recorder.start(job.data.runId, { jobId: job.data.jobId });
+    const takeover = (job.attemptsStarted ?? 0) > 1 || (job.stalledCounter ?? 0) > 0;
+    const decision = await recorder.start(job.data.runId, { jobId: job.data.jobId, takeover });
+    if (decision.action === 'DEFER') {
+      await job.moveToDelayed(Date.now() + (decision.delayMs ?? 500), token);
+      throw new DelayedError();
+    }
+    recordPickup();
     if (decision.action !== 'RUN') return { started: false, decision: decision.action };
     await recorder.finish(
       {

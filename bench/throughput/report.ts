@@ -132,7 +132,7 @@ export function analysis(
     if (cost)
       out.push(
         `A start and a finish statement together cost about ${ms(cost.fixed)} ms fixed (round trips, commits, executor start-up of ` +
-          `statements that read or write six tables and their indexes) plus ${ms(cost.perRun)} ms per run they carry (the run's writes: ` +
+          `statements over four or five tables and their indexes) plus ${ms(cost.perRun)} ms per run they carry (the run's writes: ` +
           `its job_runs row twice (non-HOT: status changes; 5 index entries each), its jobs row twice (HOT: no index holds status), ` +
           `its job_stats row, and two log lines). ` +
           'Batching divides the fixed part only: at concurrency 1 every run pays all of it, at 10 a statement carries a few runs.',

@@ -258,13 +258,14 @@ export function registerJobMetrics(registry: Registry, src: JobMetricsSource): v
   });
 
   new Gauge({
-    name: 'chronos_scheduler_clock_skew_ms',
+    // Not the scheduler's own metric name (each scheduler exports chronos_scheduler_clock_skew_ms on its
+    // port), and not an `instance` label (Prometheus sets that one to the scraped target).
+    name: 'chronos_scheduler_reported_clock_skew_ms',
     help: 'Database clock minus each scheduler’s clock in ms, as last reported by the scheduler (within a minute)',
-    labelNames: ['instance'] as const,
+    labelNames: ['scheduler'] as const,
     registers,
     collect: guarded('scheduler_skew', async (g) => {
-      g.reset();
-      for (const [instance, ms] of await readSchedulerSkews(redis, prefix)) g.set({ instance }, ms);
+      for (const [scheduler, ms] of await readSchedulerSkews(redis, prefix)) g.set({ scheduler }, ms);
     }),
   });
 }

@@ -123,8 +123,12 @@ describe('/metrics', () => {
     await reportSchedulerSkew(t.deps.redis, t.prefix, 'sched-a', 12.5);
     await t.deps.redis.hset(schedulerSkewKey(t.prefix), 'sched-gone', `40|${Date.now() - 120_000}`);
     const text = await scrape();
-    expect(sample(text, 'chronos_scheduler_clock_skew_ms', { instance: 'sched-a' })).toBe(12.5);
-    expect(sample(text, 'chronos_scheduler_clock_skew_ms', { instance: 'sched-gone' })).toBeUndefined();
+    expect(sample(text, 'chronos_scheduler_reported_clock_skew_ms', { scheduler: 'sched-a' })).toBe(12.5);
+    expect(
+      sample(text, 'chronos_scheduler_reported_clock_skew_ms', { scheduler: 'sched-gone' }),
+    ).toBeUndefined();
+    // A stale report is removed when read, not kept in the hash forever.
+    expect(await t.deps.redis.hexists(schedulerSkewKey(t.prefix), 'sched-gone')).toBe(0);
   });
 
   it('reports the depth of each type’s queue by state', async () => {

@@ -19,7 +19,7 @@ import type { JobDefinitionBody, JobPatchBody, ScheduleBody } from './schemas.ts
 import { restoreMasked } from './secrets.ts';
 
 /** Refuses types whose payload this version cannot validate (they could never be checked). */
-export function assertDefinableType(type: JobTypeName): void {
+function assertDefinableType(type: JobTypeName): void {
   if (!(type in payloadSchemas))
     throw new ValidationError(`${type} jobs cannot be defined in this version`, [
       { path: 'type', message: `${type} jobs cannot be defined in this version (no payload schema yet)` },

@@ -87,7 +87,6 @@ export const retryPolicyBody = z
     jitter: z.boolean().optional(),
   })
   .meta({ id: 'RetryPolicyInput' });
-export type RetryPolicyBody = z.output<typeof retryPolicyBody>;
 
 export const notificationSettingsSchema = z
   .object({
