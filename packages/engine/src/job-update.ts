@@ -1,20 +1,15 @@
-import {
-  ConflictError,
-  ValidationError,
-  parsePayload,
-  payloadSchemas,
-  type JobTypeName,
-} from '@chronos/core';
+import { ConflictError, ValidationError, type JobTypeName } from '@chronos/core';
 import { Prisma } from '@chronos/db';
 import { publishChange } from './changes.ts';
 import { replanJob, type EngineDeps, type ReplanResult } from './job-changes.ts';
-import { normalizeSchedule, validateAll, type CreateJobInput } from './jobs.ts';
-
-/** The relations that make up a job's full definition. */
-export const JOB_DEFINITION_INCLUDE = { schedule: true, payload: true, retryPolicy: true } as const;
-
-/** A job row with its schedule, payload and retry policy: everything its definition holds. */
-export type JobDefinitionRow = Prisma.JobGetPayload<{ include: typeof JOB_DEFINITION_INCLUDE }>;
+import {
+  normalizeSchedule,
+  payloadColumns,
+  readDefinition,
+  validateAll,
+  type CreateJobInput,
+  type JobDefinitionRow,
+} from './jobs.ts';
 
 /** A retry policy as callers give it; absent fields take the column defaults. */
 export interface RetryPolicyInput {
@@ -87,23 +82,6 @@ export class StaleVersionError extends ConflictError {
   }
 }
 
-/**
- * A payload as job_payloads columns: validated by the type's schema (defaults applied, field paths
- * under `pathPrefix`), with absent and null values left out so the columns take their defaults.
- * Types without a schema in this version pass through unchecked.
- */
-export function payloadColumns(
-  type: JobTypeName,
-  input: Record<string, unknown>,
-  pathPrefix = 'payload',
-): Record<string, unknown> {
-  const parsed =
-    type in payloadSchemas
-      ? (parsePayload(type as keyof typeof payloadSchemas, input, pathPrefix) as Record<string, unknown>)
-      : input;
-  return Object.fromEntries(Object.entries(parsed).filter(([, v]) => v !== null && v !== undefined));
-}
-
 /** A whole retry policy: what is not given takes the column default. */
 function retryColumns(p: RetryPolicyInput) {
   return {
@@ -134,19 +112,6 @@ function jobColumns(u: JobUpdate): Prisma.JobUncheckedUpdateInput {
   if (u.notificationSettings !== undefined)
     data.notificationSettings = u.notificationSettings ?? Prisma.DbNull;
   return data;
-}
-
-/**
- * A job's definition read inside a transaction, one query at a time: an `include` makes Prisma
- * send the relation queries at once, which the transaction's one connection can only queue (pg
- * deprecates that).
- */
-async function readDefinition(tx: Prisma.TransactionClient, jobId: string): Promise<JobDefinitionRow> {
-  const job = await tx.job.findUniqueOrThrow({ where: { id: jobId } });
-  const schedule = await tx.jobSchedule.findUnique({ where: { jobId } });
-  const payload = await tx.jobPayload.findUnique({ where: { jobId } });
-  const retryPolicy = await tx.retryPolicy.findUnique({ where: { jobId } });
-  return { ...job, schedule, payload, retryPolicy };
 }
 
 interface LockedRow {

@@ -13,6 +13,42 @@ import { publishChange } from './changes.ts';
 import { firstFireAt, replanJob, type EngineDeps, type ReplanResult } from './job-changes.ts';
 import type { ScheduleRow } from './spec.ts';
 
+/** The relations that make up a job's full definition. */
+export const JOB_DEFINITION_INCLUDE = { schedule: true, payload: true, retryPolicy: true } as const;
+
+/** A job row with its schedule, payload and retry policy: everything its definition holds. */
+export type JobDefinitionRow = Prisma.JobGetPayload<{ include: typeof JOB_DEFINITION_INCLUDE }>;
+
+/**
+ * A payload as job_payloads columns: validated by the type's schema (defaults applied, field paths
+ * under `pathPrefix`), with absent and null values left out so the columns take their defaults.
+ * Types without a schema in this version pass through unchecked.
+ */
+export function payloadColumns(
+  type: JobTypeName,
+  input: Record<string, unknown>,
+  pathPrefix = 'payload',
+): Record<string, unknown> {
+  const parsed =
+    type in payloadSchemas
+      ? (parsePayload(type as keyof typeof payloadSchemas, input, pathPrefix) as Record<string, unknown>)
+      : input;
+  return Object.fromEntries(Object.entries(parsed).filter(([, v]) => v !== null && v !== undefined));
+}
+
+/**
+ * A job's definition read inside a transaction, one query at a time: an `include` makes Prisma
+ * send the relation queries at once, which the transaction's one connection can only queue (pg
+ * deprecates that).
+ */
+export async function readDefinition(tx: Prisma.TransactionClient, jobId: string): Promise<JobDefinitionRow> {
+  const job = await tx.job.findUniqueOrThrow({ where: { id: jobId } });
+  const schedule = await tx.jobSchedule.findUnique({ where: { jobId } });
+  const payload = await tx.jobPayload.findUnique({ where: { jobId } });
+  const retryPolicy = await tx.retryPolicy.findUnique({ where: { jobId } });
+  return { ...job, schedule, payload, retryPolicy };
+}
+
 /** A schedule as callers give it (the REST API maps its JSON onto this). */
 export interface ScheduleInput {
   type: 'ONCE' | 'CRON' | 'INTERVAL';
@@ -51,8 +87,8 @@ export interface CreateJobInput {
   /** Channels and targets for failure / recovery / success notices (stored as given). */
   notificationSettings?: Prisma.InputJsonValue | null;
   schedule: ScheduleInput;
-  /** Type-specific payload columns (validated by the type's schema before this call). */
-  payload?: Omit<Prisma.JobPayloadCreateWithoutJobInput, 'type'>;
+  /** The payload of the job's type (validated by `createJob` with the type's schema). */
+  payload?: Record<string, unknown>;
   retryPolicy?: Omit<Prisma.RetryPolicyCreateWithoutJobInput, 'job'>;
 }
 
@@ -144,55 +180,67 @@ export function validateAll<T extends unknown[]>(...checks: { [K in keyof T]: ()
   return results as T;
 }
 
+export interface CreateJobOptions {
+  /** IANA zone of a schedule that names none. @defaultValue 'UTC' */
+  defaultTimezone?: string;
+  /** False refuses SCRIPT jobs (SCRIPT_ENABLED=false). */
+  scriptEnabled?: boolean;
+  /** Runs inside the creating transaction with the new job (an audit event, say): all or nothing. */
+  withinTransaction?: (tx: Prisma.TransactionClient, job: JobDefinitionRow) => Promise<void>;
+}
+
 /**
- * Creates a job with its schedule (validated; errors name the field, e.g. `schedule.cronExpression`)
- * in one transaction, plans its first slot and tells the schedulers, so it fires on time even when
- * that is within the next second.
+ * Creates a job with its schedule, payload and retry policy in one transaction, plans its first
+ * slot and tells the schedulers, so it fires on time even when that is within the next second.
+ * The payload (by its type's schema: defaults applied, field paths under `payload.`) and the
+ * schedule (`schedule.…`) are validated first, every issue of both in one error; nothing is
+ * written on a bad definition. Returns the definition as committed.
  */
 export async function createJob(
   deps: EngineDeps,
   input: CreateJobInput,
-  opts: { defaultTimezone?: string; scriptEnabled?: boolean } = {},
-): Promise<{ id: string; nextFireAt: Date | null }> {
+  opts: CreateJobOptions = {},
+): Promise<{ id: string; nextFireAt: Date | null; job: JobDefinitionRow }> {
   if (input.type === 'SCRIPT' && opts.scriptEnabled === false)
     throw new ValidationError('SCRIPT jobs are disabled on this deployment (SCRIPT_ENABLED=false)', [
       { path: 'type', message: 'SCRIPT jobs are disabled on this deployment' },
     ]);
   const id = newId();
   const now = new Date();
-  // The type's payload schema (where this version has one) and the schedule math decide, before
-  // anything is written; every issue of both is reported at once.
-  const [, { data, nextFireAt: firstFire }] = validateAll(
-    () =>
-      input.type in payloadSchemas &&
-      parsePayload(input.type as keyof typeof payloadSchemas, input.payload ?? {}, 'payload'),
+  const [payload, { data, nextFireAt: firstFire }] = validateAll(
+    () => payloadColumns(input.type, input.payload ?? {}),
     () => normalizeSchedule(input.schedule, { timezone: opts.defaultTimezone ?? 'UTC', now }),
   );
   // A job that only runs when triggered plans no slot (the scheduler claims by next_fire_at).
   const nextFireAt = input.allowScheduled === false ? null : firstFire;
-  await deps.db.job.create({
-    data: {
-      id,
-      ownerId: input.ownerId,
-      name: input.name,
-      description: input.description ?? null,
-      type: input.type,
-      priority: input.priority ?? 'MEDIUM',
-      overlapPolicy: input.overlapPolicy ?? 'SKIP',
-      timeoutSeconds: input.timeoutSeconds ?? null,
-      alertThreshold: input.alertThreshold ?? 3,
-      allowScheduled: input.allowScheduled ?? true,
-      allowManual: input.allowManual ?? true,
-      allowWebhook: input.allowWebhook ?? false,
-      ...(input.notificationSettings != null ? { notificationSettings: input.notificationSettings } : {}),
-      status: nextFireAt ? 'SCHEDULED' : 'PENDING',
-      schedule: { create: { ...data, nextFireAt } },
-      payload: { create: input.payload ?? {} },
-      ...(input.retryPolicy ? { retryPolicy: { create: input.retryPolicy } } : {}),
-    },
+  const job = await deps.db.$transaction(async (tx) => {
+    await tx.job.create({
+      data: {
+        id,
+        ownerId: input.ownerId,
+        name: input.name,
+        description: input.description ?? null,
+        type: input.type,
+        priority: input.priority ?? 'MEDIUM',
+        overlapPolicy: input.overlapPolicy ?? 'SKIP',
+        timeoutSeconds: input.timeoutSeconds ?? null,
+        alertThreshold: input.alertThreshold ?? 3,
+        allowScheduled: input.allowScheduled ?? true,
+        allowManual: input.allowManual ?? true,
+        allowWebhook: input.allowWebhook ?? false,
+        ...(input.notificationSettings != null ? { notificationSettings: input.notificationSettings } : {}),
+        status: nextFireAt ? 'SCHEDULED' : 'PENDING',
+        schedule: { create: { ...data, nextFireAt } },
+        payload: { create: payload as Omit<Prisma.JobPayloadCreateWithoutJobInput, 'type'> },
+        ...(input.retryPolicy ? { retryPolicy: { create: input.retryPolicy } } : {}),
+      },
+    });
+    const created = await readDefinition(tx, id);
+    await opts.withinTransaction?.(tx, created);
+    return created;
   });
   await publishChange(deps.redis, deps.prefix, id);
-  return { id, nextFireAt };
+  return { id, nextFireAt, job };
 }
 
 /**

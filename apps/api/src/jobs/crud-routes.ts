@@ -3,7 +3,6 @@
 import { JOB_TYPES, NotFoundError } from '@chronos/core';
 import { JobPriority, JobStatus, type Prisma } from '@chronos/db';
 import {
-  JOB_DEFINITION_INCLUDE,
   StaleVersionError,
   createJob,
   deleteJob,
@@ -209,18 +208,17 @@ export function registerJobCrudRoutes(api: ApiRouter, deps: ApiDeps): void {
     },
     handler: async ({ body, principal, req, res }) => {
       const ownerId = (await ownerOf(deps.db, principal, body.ownerId)) ?? principal.userId;
-      const defaultTimezone = deps.config.scheduler.defaultTimezone;
-      const { id } = await createJob(deps.engine, createInput(body, ownerId, defaultTimezone), {
-        defaultTimezone,
+      const { id, job } = await createJob(deps.engine, createInput(body, ownerId), {
+        defaultTimezone: deps.config.scheduler.defaultTimezone,
         scriptEnabled: deps.config.worker.scriptEnabled,
+        withinTransaction: (tx, created) =>
+          audit(tx, req, {
+            entityType: 'job',
+            entityId: created.id,
+            action: 'CREATED',
+            details: { name: body.name, type: body.type, ownerId, version: 1 },
+          }),
       });
-      await audit(deps.db, req, {
-        entityType: 'job',
-        entityId: id,
-        action: 'CREATED',
-        details: { name: body.name, type: body.type, ownerId, version: 1 },
-      });
-      const job = await deps.db.job.findUniqueOrThrow({ where: { id }, include: JOB_DEFINITION_INCLUDE });
       res.location(`/api/v1/jobs/${id}`);
       return committed(deps, res, job);
     },

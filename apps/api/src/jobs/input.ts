@@ -3,9 +3,6 @@
 import { ValidationError, payloadSchemas, type JobTypeName } from '@chronos/core';
 import type { Db, Prisma } from '@chronos/db';
 import {
-  normalizeSchedule,
-  payloadColumns,
-  validateAll,
   type CreateJobInput,
   type JobDefinitionRow,
   type JobUpdate,
@@ -59,24 +56,16 @@ function definitionFields(body: JobDefinitionBody) {
 }
 
 /**
- * POST /jobs → the engine's input: the payload as its type's columns (defaults applied, unknown
- * fields dropped), checked together with the schedule so one answer names every bad field.
+ * POST /jobs → the engine's input (`createJob` validates the payload and the schedule together,
+ * so one answer names every bad field).
  */
-export function createInput(
-  body: JobDefinitionBody,
-  ownerId: string,
-  defaultTimezone: string,
-): CreateJobInput {
+export function createInput(body: JobDefinitionBody, ownerId: string): CreateJobInput {
   assertDefinableType(body.type);
-  const [payload] = validateAll(
-    () => payloadColumns(body.type, body.payload),
-    () => normalizeSchedule(body.schedule, { timezone: defaultTimezone, now: new Date() }),
-  );
   return {
     ...definitionFields(body),
     ownerId,
     type: body.type,
-    payload: payload as CreateJobInput['payload'],
+    payload: body.payload,
     ...(body.retryPolicy ? { retryPolicy: body.retryPolicy } : {}),
   };
 }
