@@ -50,3 +50,25 @@ export async function expectPageCapped(t: TestApi, token: string, path: string):
   expect(res.body.items).toHaveLength(200);
   expect(res.body.nextCursor).toEqual(expect.any(String));
 }
+
+/**
+ * Runs `fn` while this test file's database refuses audit events whose details name `name` (a
+ * trigger, dropped afterwards): for showing that a change and its audit event commit together.
+ */
+export async function withAuditRefused(t: TestApi, name: string, fn: () => Promise<void>): Promise<void> {
+  await t.db.$executeRawUnsafe(`
+    CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.details->>'name' = '${name.replaceAll("'", "''")}' THEN RAISE EXCEPTION 'audit refused'; END IF;
+      RETURN NEW;
+    END $$`);
+  await t.db.$executeRawUnsafe(
+    'CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_audit()',
+  );
+  try {
+    await fn();
+  } finally {
+    await t.db.$executeRawUnsafe('DROP TRIGGER refuse_audit ON audit_events');
+    await t.db.$executeRawUnsafe('DROP FUNCTION refuse_audit()');
+  }
+}

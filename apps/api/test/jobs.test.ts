@@ -1,6 +1,7 @@
 // /jobs definitions: create, read, replace, patch, delete; validation, ownership, versions, secrets.
 import { jobDefinitionKey } from '@chronos/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withAuditRefused } from './admin-helpers.ts';
 import { startTestApi, type TestApi } from './harness.ts';
 import { dummyJob, httpJob, inAnHour } from './jobs-fixtures.ts';
 
@@ -481,27 +482,14 @@ describe('versions and If-Match', () => {
 
   it('creates a job and its CREATED event together: when the event cannot be written, no job is', async () => {
     const name = `unauditable-${Date.now()}`;
-    // The audit insert of this one job fails (a trigger of this test file's own database).
-    await t.db.$executeRawUnsafe(`
-      CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.details->>'name' = '${name}' THEN RAISE EXCEPTION 'audit refused'; END IF;
-        RETURN NEW;
-      END $$`);
-    await t.db.$executeRawUnsafe(
-      `CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_audit()`,
-    );
-    try {
+    await withAuditRefused(t, name, async () => {
       const res = await t.call('post', '/jobs', { token: alice.token, body: dummyJob(name) });
       expect(res.status).toBe(500);
       expect(await t.db.job.count({ where: { name } })).toBe(0);
-      // The trigger lets every other job through, with its event.
+      // Every other job goes through, with its event.
       const ok = await create(alice.token, dummyJob(`${name}-other`));
       expect(await t.db.auditEvent.count({ where: { entityId: ok.id, action: 'CREATED' } })).toBe(1);
-    } finally {
-      await t.db.$executeRawUnsafe('DROP TRIGGER refuse_audit ON audit_events');
-      await t.db.$executeRawUnsafe('DROP FUNCTION refuse_audit()');
-    }
+    });
   });
 
   it('refuses a change against a stale version with 412 and accepts the current one', async () => {

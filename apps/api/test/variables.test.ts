@@ -1,5 +1,6 @@
 import { newId } from '@chronos/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withAuditRefused } from './admin-helpers.ts';
 import { startTestApi, type Reply, type TestApi } from './harness.ts';
 import { ownedJob } from './owned-job.ts';
 
@@ -66,6 +67,28 @@ describe('global variables (/variables, administrators only)', () => {
 
     const events = await t.db.auditEvent.findMany({ where: { entityId: id }, orderBy: { timestamp: 'asc' } });
     expect(events.map((e) => e.action)).toEqual(['CREATED', 'UPDATED', 'DELETED']);
+  });
+
+  it('writes a change and its audit event together: when the event cannot be written, nothing changes', async () => {
+    const name = `UNAUDITABLE_${Date.now()}`;
+    await withAuditRefused(t, name, async () => {
+      const refused = await t.call('post', '/variables', { token: admin, body: { name, value: 'v1' } });
+      expect(refused.status).toBe(500);
+      expect(await t.db.variable.count({ where: { name } })).toBe(0);
+    });
+    const created = await t.call('post', '/variables', { token: admin, body: { name, value: 'v1' } });
+    expect(created.status).toBe(201);
+    await withAuditRefused(t, name, async () => {
+      for (const [method, body] of [
+        ['put', { value: 'v2', isSensitive: false }],
+        ['patch', { description: 'changed' }],
+      ] as const) {
+        const res = await t.call(method, `/variables/${created.body.id}`, { token: admin, body });
+        expect(res.status, method).toBe(500);
+      }
+      const row = await t.db.variable.findUniqueOrThrow({ where: { id: created.body.id } });
+      expect([row.value, row.description]).toEqual(['v1', null]);
+    });
   });
 
   it('refuses anyone but an administrator (403), and anonymous callers (401)', async () => {

@@ -1,4 +1,5 @@
 import {
+  ConflictError,
   MIN_SECRET_LENGTH,
   ValidationError,
   createMasker,
@@ -10,7 +11,7 @@ import {
   type SecretBox,
   type TemplateVar,
 } from '@chronos/core';
-import type { Db, JobPayload } from '@chronos/db';
+import type { Db, JobPayload, Prisma, Variable } from '@chronos/db';
 
 export interface VariableInput {
   ownerId: string;
@@ -22,15 +23,24 @@ export interface VariableInput {
   description?: string | null;
 }
 
+export interface SetVariableOptions {
+  /** Refuse (ConflictError) when the scope already has a variable of that name, instead of replacing it. */
+  createOnly?: boolean;
+  /** Runs inside the change's transaction with the stored row (an audit event, say): all or nothing. */
+  withinTransaction?: (tx: Prisma.TransactionClient, row: Variable) => Promise<void>;
+}
+
 /**
  * Creates or replaces a variable. A sensitive value is stored encrypted (AES-256-GCM, the row id as
- * associated data, the key id beside it); the database never holds its plaintext.
+ * associated data, the key id beside it); the database never holds its plaintext. Returns the row
+ * as committed.
  */
 export async function setVariable(
   db: Db,
   box: SecretBox | undefined,
   input: VariableInput,
-): Promise<{ id: string }> {
+  opts: SetVariableOptions = {},
+): Promise<Variable> {
   const sensitive = input.sensitive ?? false;
   if (sensitive && !box)
     throw new ValidationError('sensitive variables need ENCRYPTION_KEY to be configured', [
@@ -49,16 +59,20 @@ export async function setVariable(
       where: { name: input.name, scope, ownerId: input.ownerId, jobId: input.jobId ?? null },
       select: { id: true },
     });
+    if (existing && opts.createOnly)
+      throw new ConflictError(`a variable named ${input.name} already exists in this scope`);
     const id = existing?.id ?? newId();
     const value = sensitive ? box!.encrypt(input.value, id) : input.value;
     const keyId = sensitive ? box!.currentKeyId : null;
     const data = { value, isSensitive: sensitive, keyId, description: input.description ?? null };
-    if (existing) await tx.variable.update({ where: { id }, data });
-    else
-      await tx.variable.create({
-        data: { id, name: input.name, scope, ownerId: input.ownerId, jobId: input.jobId ?? null, ...data },
-      });
-    return { id };
+    // Two creates of one name at once: the unique index refuses the second (a conflict, too).
+    const row = existing
+      ? await tx.variable.update({ where: { id }, data })
+      : await tx.variable.create({
+          data: { id, name: input.name, scope, ownerId: input.ownerId, jobId: input.jobId ?? null, ...data },
+        });
+    await opts.withinTransaction?.(tx, row);
+    return row;
   });
 }
 

@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError, ValidationError } from '@chronos/core';
+import { NotFoundError, ValidationError } from '@chronos/core';
 import type { Prisma, Variable } from '@chronos/db';
 import { setVariable } from '@chronos/engine';
 import type { Request } from 'express';
@@ -126,29 +126,34 @@ async function createVariable(deps: ApiDeps, req: Request, target: ScopeTarget, 
   requireEncryption(deps, body.isSensitive);
   const ownerId = await ownerOf(deps, target, body);
   // Names are unique per job, and per owner among global variables (the database enforces both).
-  const clash = await deps.db.variable.findFirst({
-    where: target.jobId
-      ? { jobId: target.jobId, name: body.name }
-      : { scope: 'GLOBAL', ownerId, name: body.name },
-    select: { id: true },
-  });
-  if (clash) throw new ConflictError(`a variable named ${body.name} already exists in this scope`);
-  const { id } = await setVariable(deps.db, deps.secretBox, {
-    ownerId,
-    name: body.name,
-    value: body.value,
-    sensitive: body.isSensitive,
-    jobId: target.jobId,
-    description: body.description ?? null,
-  });
-  const row = await deps.db.variable.findUniqueOrThrow({ where: { id } });
-  await audit(deps.db, req, {
-    entityType: 'variable',
-    entityId: id,
-    action: 'CREATED',
-    details: { name: row.name, scope: row.scope, jobId: row.jobId, ownerId, isSensitive: row.isSensitive },
-  });
-  return row;
+  return setVariable(
+    deps.db,
+    deps.secretBox,
+    {
+      ownerId,
+      name: body.name,
+      value: body.value,
+      sensitive: body.isSensitive,
+      jobId: target.jobId,
+      description: body.description ?? null,
+    },
+    {
+      createOnly: true,
+      withinTransaction: (tx, row) =>
+        audit(tx, req, {
+          entityType: 'variable',
+          entityId: row.id,
+          action: 'CREATED',
+          details: {
+            name: row.name,
+            scope: row.scope,
+            jobId: row.jobId,
+            ownerId,
+            isSensitive: row.isSensitive,
+          },
+        }),
+    },
+  );
 }
 
 /**
@@ -170,27 +175,28 @@ async function updateVariable(deps: ApiDeps, req: Request, row: Variable, change
       },
     ]);
   const value = change.value ?? (sensitive && !row.isSensitive ? row.value : undefined);
+  const changed = (['value', 'isSensitive', 'description'] as const).filter((k) => change[k] !== undefined);
+  const audited = (tx: Prisma.TransactionClient) =>
+    audit(tx, req, {
+      entityType: 'variable',
+      entityId: row.id,
+      action: 'UPDATED',
+      details: { name: row.name, scope: row.scope, jobId: row.jobId, isSensitive: sensitive, changed },
+    });
   if (value !== undefined) {
     requireEncryption(deps, sensitive);
-    await setVariable(deps.db, deps.secretBox, {
-      ownerId: row.ownerId,
-      name: row.name,
-      value,
-      sensitive,
-      jobId: row.jobId,
-      description,
-    });
-  } else {
-    await deps.db.variable.update({ where: { id: row.id }, data: { description } });
+    return setVariable(
+      deps.db,
+      deps.secretBox,
+      { ownerId: row.ownerId, name: row.name, value, sensitive, jobId: row.jobId, description },
+      { withinTransaction: audited },
+    );
   }
-  const changed = (['value', 'isSensitive', 'description'] as const).filter((k) => change[k] !== undefined);
-  await audit(deps.db, req, {
-    entityType: 'variable',
-    entityId: row.id,
-    action: 'UPDATED',
-    details: { name: row.name, scope: row.scope, jobId: row.jobId, isSensitive: sensitive, changed },
+  return deps.db.$transaction(async (tx) => {
+    const updated = await tx.variable.update({ where: { id: row.id }, data: { description } });
+    await audited(tx);
+    return updated;
   });
-  return deps.db.variable.findUniqueOrThrow({ where: { id: row.id } });
 }
 
 function listWhere(target: ScopeTarget, query: ListQuery): Prisma.VariableWhereInput {
