@@ -7,7 +7,7 @@ import type { ApiDeps } from '../deps.ts';
 import { audit } from '../http/audit.ts';
 import type { ApiRouter } from '../http/route.ts';
 import { idParams, isoDate } from '../http/schemas.ts';
-import { assertOwnedJob } from './definition.ts';
+import { findOwnedJob, JOB_ID } from '../auth/owned-job.ts';
 import { MAX_SPAN_SECONDS } from './schemas.ts';
 
 const statusChange = z
@@ -68,7 +68,7 @@ export function registerJobActionRoutes(api: ApiRouter, deps: ApiDeps): void {
     params: idParams,
     responses: { 200: { description: 'Paused', schema: statusChange } },
     handler: async ({ params, principal, req }) => {
-      const { id } = await assertOwnedJob(deps.db, principal, params.id);
+      const { id } = await findOwnedJob(deps.db, principal, params.id, JOB_ID);
       const out = await pauseJob(deps.engine, id);
       if (!out) throw new NotFoundError('job', id);
       await audit(deps.db, req, {
@@ -93,7 +93,7 @@ export function registerJobActionRoutes(api: ApiRouter, deps: ApiDeps): void {
     body: z.object({ policy: z.enum(['SKIP_MISSED', 'RUN_ONCE', 'REPLAY']).optional() }),
     responses: { 200: { description: 'Resumed', schema: statusChange } },
     handler: async ({ params, body, principal, req }) => {
-      const { id } = await assertOwnedJob(deps.db, principal, params.id);
+      const { id } = await findOwnedJob(deps.db, principal, params.id, JOB_ID);
       const out = await resumeJob(deps.engine, id, body.policy);
       if (!out) throw new NotFoundError('job', id);
       await audit(deps.db, req, {
@@ -122,7 +122,7 @@ export function registerJobActionRoutes(api: ApiRouter, deps: ApiDeps): void {
       409: { description: 'Paused, cancelled, or manual triggers not allowed' },
     },
     handler: async ({ params, body, principal, req, res }) => {
-      const { id } = await assertOwnedJob(deps.db, principal, params.id);
+      const { id } = await findOwnedJob(deps.db, principal, params.id, JOB_ID);
       const key = idempotencyKey(req.get('idempotency-key'));
       const out = await triggerRun(deps.engine, {
         jobId: id,
@@ -166,7 +166,7 @@ export function registerJobActionRoutes(api: ApiRouter, deps: ApiDeps): void {
       },
     },
     handler: async ({ params, body, principal, req }) => {
-      const { id } = await assertOwnedJob(deps.db, principal, params.id);
+      const { id } = await findOwnedJob(deps.db, principal, params.id, JOB_ID);
       const out = await backfillJob(deps.engine, id, { from: body.from, to: body.to }, body.limit);
       if (!out) throw new NotFoundError('job', id);
       await audit(deps.db, req, {

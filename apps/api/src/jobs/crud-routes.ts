@@ -18,7 +18,8 @@ import { audit } from '../http/audit.ts';
 import { pageOf, pageQuery, paginate } from '../http/pagination.ts';
 import type { ApiRouter } from '../http/route.ts';
 import { idParams, isoDate } from '../http/schemas.ts';
-import { findOwnedJob, toJobDto, toJobSummary } from './definition.ts';
+import { findOwnedJob } from '../auth/owned-job.ts';
+import { JOB_DEFINITION, toJobDto, toJobSummary } from './definition.ts';
 import {
   createInput,
   etagOf,
@@ -127,7 +128,7 @@ async function changeJob(
 ): Promise<JobDefinitionRow> {
   const ifMatch = expectedVersion(req.get('if-match'));
   for (let attempt = 1; ; attempt++) {
-    const current = await findOwnedJob(deps.db, principal, id);
+    const current = await findOwnedJob(deps.db, principal, id, JOB_DEFINITION);
     checkIfMatch(ifMatch, current);
     const update = build(current);
     // Nothing to change (an empty PATCH): no new version.
@@ -258,7 +259,7 @@ export function registerJobCrudRoutes(api: ApiRouter, deps: ApiDeps): void {
     params: idParams,
     responses: { 200: { description: 'The job', schema: jobSchema } },
     handler: async ({ params, principal, res }) => {
-      const job = await findOwnedJob(deps.db, principal, params.id);
+      const job = await findOwnedJob(deps.db, principal, params.id, JOB_DEFINITION);
       res.setHeader('ETag', etagOf(job.version));
       return toJobDto(job);
     },
@@ -293,7 +294,9 @@ export function registerJobCrudRoutes(api: ApiRouter, deps: ApiDeps): void {
     params: idParams,
     responses: { 204: { description: 'Deleted' }, 412: { description: 'If-Match names an older version' } },
     handler: async ({ params, principal, req }) => {
-      const job = await findOwnedJob(deps.db, principal, params.id);
+      const job = await findOwnedJob(deps.db, principal, params.id, {
+        select: { id: true, name: true, type: true, ownerId: true, version: true },
+      });
       checkIfMatch(expectedVersion(req.get('if-match')), job);
       if (!(await deleteJob(deps.engine, job.id))) throw new NotFoundError('job', job.id);
       await audit(deps.db, req, {

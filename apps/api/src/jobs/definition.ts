@@ -1,9 +1,8 @@
 // A job row (with schedule, payload, retry policy) as the API shows it: the Job document of every
 // answer and of every stored definition version.
-import { NotFoundError, payloadSchemas, type JobTypeName } from '@chronos/core';
-import type { Db, JobPayload, JobSchedule, Prisma, RetryPolicy } from '@chronos/db';
+import { payloadSchemas, type JobTypeName } from '@chronos/core';
+import type { JobPayload, JobSchedule, RetryPolicy } from '@chronos/db';
 import { JOB_DEFINITION_INCLUDE, type JobDefinitionRow } from '@chronos/engine';
-import { ownedBy, type Principal } from '../auth/principal.ts';
 import type { JobDto, JobSummaryDto } from './schemas.ts';
 import { maskSecrets } from './secrets.ts';
 
@@ -95,34 +94,10 @@ export function toJobSummary(job: Omit<JobDefinitionRow, 'payload'>): JobSummary
   };
 }
 
+/** A job's whole definition, for `findOwnedJob`. */
+export const JOB_DEFINITION = { include: JOB_DEFINITION_INCLUDE } as const;
+
 /** The full Job document, literal secrets masked. */
 export function toJobDto(job: JobDefinitionRow): JobDto {
   return { ...toJobSummary(job), payload: maskSecrets(storedPayload(job.type, job.payload)) };
-}
-
-/**
- * A job the caller may see, with its whole definition. Another owner's job is "not found", exactly
- * like a job that does not exist.
- */
-export async function findOwnedJob(db: Db, principal: Principal, id: string): Promise<JobDefinitionRow> {
-  const job = await db.job.findFirst({
-    where: { id, ...ownedBy(principal) },
-    include: JOB_DEFINITION_INCLUDE,
-  });
-  if (!job) throw new NotFoundError('job', id);
-  return job;
-}
-
-/** Only that the caller may see the job (actions that need nothing else of it). */
-export async function assertOwnedJob(
-  db: Db,
-  principal: Principal,
-  id: string,
-): Promise<Prisma.JobGetPayload<{ select: { id: true; version: true } }>> {
-  const job = await db.job.findFirst({
-    where: { id, ...ownedBy(principal) },
-    select: { id: true, version: true },
-  });
-  if (!job) throw new NotFoundError('job', id);
-  return job;
 }

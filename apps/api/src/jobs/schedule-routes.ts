@@ -8,7 +8,7 @@ import { pageOf, pageQuery, paginate } from '../http/pagination.ts';
 import type { ApiRouter } from '../http/route.ts';
 import { idParams, isoDate } from '../http/schemas.ts';
 import { runSchema, runSelect } from '../runs/schemas.ts';
-import { assertOwnedJob, findOwnedJob } from './definition.ts';
+import { findOwnedJob, JOB_ID } from '../auth/owned-job.ts';
 import { fireTimesSchema, scheduleBody, type PageArgs } from './schemas.ts';
 
 const count = z.coerce.number().int().min(1).max(100).default(10).describe('How many fire times, 1–100');
@@ -49,7 +49,7 @@ export function registerJobScheduleRoutes(api: ApiRouter, deps: ApiDeps): void {
     query: z.object({ count, from: isoDate.optional() }),
     responses: { 200: { description: 'Fire times', schema: fireTimesSchema } },
     handler: async ({ params, query, principal }) => {
-      const job = await findOwnedJob(deps.db, principal, params.id);
+      const job = await findOwnedJob(deps.db, principal, params.id, { select: { schedule: true } });
       if (!job.schedule) return { fireTimes: [] };
       return fireTimes(specOfStored(job.schedule), query.from ?? new Date(), query.count);
     },
@@ -96,7 +96,7 @@ export function registerJobScheduleRoutes(api: ApiRouter, deps: ApiDeps): void {
     }),
     responses: { 200: { description: 'A page of the ledger', schema: pageOf(runSchema) } },
     handler: async ({ params, query, principal }) => {
-      const { id } = await assertOwnedJob(deps.db, principal, params.id);
+      const { id } = await findOwnedJob(deps.db, principal, params.id, JOB_ID);
       const where: Prisma.JobRunWhereInput = {
         jobId: id,
         ...(query.status && { status: query.status }),

@@ -6,7 +6,7 @@ import type { ApiDeps } from '../deps.ts';
 import { pageOf, pageQuery, paginate } from '../http/pagination.ts';
 import type { ApiRouter } from '../http/route.ts';
 import { idParams } from '../http/schemas.ts';
-import { assertOwnedJob } from './definition.ts';
+import { findOwnedJob } from '../auth/owned-job.ts';
 import { jobSchema, type PageArgs } from './schemas.ts';
 import { readVersion, storedVersions } from './versions.ts';
 
@@ -31,7 +31,9 @@ export function registerJobVersionRoutes(api: ApiRouter, deps: ApiDeps): void {
     query: pageQuery,
     responses: { 200: { description: 'A page of versions', schema: pageOf(versionItem) } },
     handler: async ({ params, query, principal }) => {
-      const job = await assertOwnedJob(deps.db, principal, params.id);
+      const job = await findOwnedJob(deps.db, principal, params.id, {
+        select: { id: true, version: true },
+      });
       // The current version is readable even when storing its document failed (readVersion rebuilds it).
       const versions = [...new Set([job.version, ...(await storedVersions(deps, job.id))])].sort(
         (a, b) => b - a,
@@ -63,7 +65,9 @@ export function registerJobVersionRoutes(api: ApiRouter, deps: ApiDeps): void {
     params: idParams.extend({ n: z.coerce.number().int().min(1).max(1_000_000_000) }),
     responses: { 200: { description: 'The document', schema: jobSchema } },
     handler: async ({ params, principal }) => {
-      const job = await assertOwnedJob(deps.db, principal, params.id);
+      const job = await findOwnedJob(deps.db, principal, params.id, {
+        select: { id: true, version: true },
+      });
       const doc = await readVersion(deps, job.id, params.n, job.version);
       if (!doc) throw new NotFoundError('job version', `${job.id} v${params.n}`);
       return doc;

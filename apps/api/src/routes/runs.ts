@@ -9,7 +9,8 @@ import { audit } from '../http/audit.ts';
 import { pageOf, pageQuery, paginate } from '../http/pagination.ts';
 import type { ApiRouter } from '../http/route.ts';
 import { idParams, isoDate } from '../http/schemas.ts';
-import { findOwnedJob, findOwnedRun } from '../runs/access.ts';
+import { findOwnedJob, JOB_ID } from '../auth/owned-job.ts';
+import { findOwnedRun } from '../runs/access.ts';
 import { streamRunLogs } from '../runs/log-stream.ts';
 import {
   levelsFrom,
@@ -71,7 +72,7 @@ export function registerRunRoutes(api: ApiRouter, deps: ApiDeps): void {
     query: runsQuery,
     responses: { 200: { description: 'A page of runs', schema: pageOf(runSchema) } },
     handler: async ({ params, query, principal }) => {
-      await findOwnedJob(deps.db, principal, params.id);
+      await findOwnedJob(deps.db, principal, params.id, JOB_ID);
       const where = {
         jobId: params.id,
         ...(query.status ? { status: query.status } : {}),

@@ -3,6 +3,7 @@ import type { Prisma, Variable } from '@chronos/db';
 import { setVariable } from '@chronos/engine';
 import type { Request } from 'express';
 import { z } from 'zod';
+import { findOwnedJob } from '../auth/owned-job.ts';
 import { ownedBy, type Principal } from '../auth/principal.ts';
 import type { ApiDeps } from '../deps.ts';
 import { audit } from '../http/audit.ts';
@@ -357,11 +358,7 @@ export function registerVariableRoutes(api: ApiRouter, deps: ApiDeps): void {
     createBody,
     target: async (principal, params) => {
       const jobId = params.id ?? '';
-      const job = await deps.db.job.findFirst({
-        where: { id: jobId, ...ownedBy(principal) },
-        select: { id: true, ownerId: true },
-      });
-      if (!job) throw new NotFoundError('job', jobId);
+      const job = await findOwnedJob(deps.db, principal, jobId, { select: { id: true, ownerId: true } });
       return { where: { scope: 'JOB', jobId: job.id }, jobId: job.id, ownerId: job.ownerId };
     },
   });

@@ -3,7 +3,8 @@ import type { Prisma, Webhook } from '@chronos/db';
 import { updateJob } from '@chronos/engine';
 import type { Request } from 'express';
 import { z } from 'zod';
-import { ownedBy, type Principal } from '../auth/principal.ts';
+import { findOwnedJob } from '../auth/owned-job.ts';
+import type { Principal } from '../auth/principal.ts';
 import type { ApiDeps } from '../deps.ts';
 import { audit } from '../http/audit.ts';
 import type { ApiRouter } from '../http/route.ts';
@@ -92,14 +93,8 @@ function toDto(deps: ApiDeps, req: Request, hook: Webhook) {
 }
 
 /** The caller's job (another owner's answers 404). */
-async function ownedJob(deps: ApiDeps, principal: Principal, jobId: string) {
-  const job = await deps.db.job.findFirst({
-    where: { id: jobId, ...ownedBy(principal) },
-    select: { id: true, allowWebhook: true },
-  });
-  if (!job) throw new NotFoundError('job', jobId);
-  return job;
-}
+const ownedJob = (deps: ApiDeps, principal: Principal, jobId: string) =>
+  findOwnedJob(deps.db, principal, jobId, { select: { id: true, allowWebhook: true } });
 
 /** The webhook of the caller's job. */
 async function ownedWebhook(deps: ApiDeps, principal: Principal, jobId: string): Promise<Webhook> {

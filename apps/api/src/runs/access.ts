@@ -2,19 +2,12 @@
 // A lookup that misses (absent, or another owner's) throws NotFoundError, so both answer 404.
 import { NotFoundError } from '@chronos/core';
 import type { Db } from '@chronos/db';
-import { ownedBy, type Principal } from '../auth/principal.ts';
+import type { Principal } from '../auth/principal.ts';
 import { dlqEventSelect, runSelect, type RunRow } from './schemas.ts';
 
 /** The `where` part for rows reached through their job: nothing for ADMIN, else the caller's jobs. */
 export function throughOwnedJob(p: Principal): { job?: { ownerId: string } } {
   return p.isAdmin ? {} : { job: { ownerId: p.userId } };
-}
-
-/** A job the caller may see (its id only). */
-export async function findOwnedJob(db: Db, p: Principal, jobId: string): Promise<{ id: string }> {
-  const job = await db.job.findFirst({ where: { id: jobId, ...ownedBy(p) }, select: { id: true } });
-  if (!job) throw new NotFoundError('job', jobId);
-  return job;
 }
 
 /** A run the caller may see, with its public columns. */
