@@ -52,14 +52,24 @@ export async function expectPageCapped(t: TestApi, token: string, path: string):
 }
 
 /**
- * Runs `fn` while this test file's database refuses audit events whose details name `name` (a
- * trigger, dropped afterwards): for showing that a change and its audit event commit together.
+ * Runs `fn` while this test file's database refuses the audit events of one entity, or whose
+ * details name `name` (a trigger, dropped afterwards): for showing that a change and its audit event
+ * commit together.
  */
-export async function withAuditRefused(t: TestApi, name: string, fn: () => Promise<void>): Promise<void> {
+export async function withAuditRefused(
+  t: TestApi,
+  of: { entityId: string } | { name: string },
+  fn: () => Promise<void>,
+): Promise<void> {
+  const literal = (v: string) => `'${v.replaceAll("'", "''")}'`;
+  const test =
+    'entityId' in of
+      ? `NEW.entity_id = ${literal(of.entityId)}`
+      : `NEW.details->>'name' = ${literal(of.name)}`;
   await t.db.$executeRawUnsafe(`
     CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      IF NEW.details->>'name' = '${name.replaceAll("'", "''")}' THEN RAISE EXCEPTION 'audit refused'; END IF;
+      IF ${test} THEN RAISE EXCEPTION 'audit refused'; END IF;
       RETURN NEW;
     END $$`);
   await t.db.$executeRawUnsafe(

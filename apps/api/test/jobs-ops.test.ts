@@ -1,5 +1,6 @@
 // Operations on jobs: trigger (idempotent), pause / resume, schedule previews, backfill, occurrences.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withAuditRefused } from './admin-helpers.ts';
 import { startTestApi, type TestApi } from './harness.ts';
 import { dummyJob } from './jobs-fixtures.ts';
 
@@ -114,6 +115,28 @@ describe('pause and resume', () => {
     expect(paths(bad)).toEqual(['policy']);
     const actions = await t.db.auditEvent.findMany({ where: { entityId: job.id }, orderBy: { id: 'asc' } });
     expect(actions.map((a) => a.action)).toEqual(['CREATED', 'PAUSED', 'RESUMED']);
+  });
+});
+
+describe('job actions and their audit events', () => {
+  it('commits each action with its audit event: when the event cannot be written, the action did not happen', async () => {
+    const job = await create(dummyJob('atomic-actions'));
+    await withAuditRefused(t, { entityId: job.id }, async () => {
+      const pause = await t.call('post', `/jobs/${job.id}/pause`, { token: alice.token });
+      expect(pause.status).toBe(500);
+      expect((await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).status).toBe('SCHEDULED');
+      const trigger = await t.call('post', `/jobs/${job.id}/trigger`, { token: alice.token, body: {} });
+      expect(trigger.status).toBe(500);
+      expect(await t.db.jobRun.count({ where: { jobId: job.id, trigger: 'MANUAL' } })).toBe(0);
+      const del = await t.call('delete', `/jobs/${job.id}`, { token: alice.token });
+      expect(del.status).toBe(500);
+      expect(await t.db.job.count({ where: { id: job.id } })).toBe(1);
+    });
+    // With the events allowed, the same calls go through, each with its event.
+    expect((await t.call('post', `/jobs/${job.id}/pause`, { token: alice.token })).status).toBe(200);
+    expect((await t.call('delete', `/jobs/${job.id}`, { token: alice.token })).status).toBe(204);
+    const actions = await t.db.auditEvent.findMany({ where: { entityId: job.id }, orderBy: { id: 'asc' } });
+    expect(actions.map((a) => a.action)).toEqual(['CREATED', 'PAUSED', 'DELETED']);
   });
 });
 

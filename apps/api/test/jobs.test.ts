@@ -482,7 +482,7 @@ describe('versions and If-Match', () => {
 
   it('creates a job and its CREATED event together: when the event cannot be written, no job is', async () => {
     const name = `unauditable-${Date.now()}`;
-    await withAuditRefused(t, name, async () => {
+    await withAuditRefused(t, { name }, async () => {
       const res = await t.call('post', '/jobs', { token: alice.token, body: dummyJob(name) });
       expect(res.status).toBe(500);
       expect(await t.db.job.count({ where: { name } })).toBe(0);

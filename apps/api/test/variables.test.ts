@@ -71,14 +71,14 @@ describe('global variables (/variables, administrators only)', () => {
 
   it('writes a change and its audit event together: when the event cannot be written, nothing changes', async () => {
     const name = `UNAUDITABLE_${Date.now()}`;
-    await withAuditRefused(t, name, async () => {
+    await withAuditRefused(t, { name }, async () => {
       const refused = await t.call('post', '/variables', { token: admin, body: { name, value: 'v1' } });
       expect(refused.status).toBe(500);
       expect(await t.db.variable.count({ where: { name } })).toBe(0);
     });
     const created = await t.call('post', '/variables', { token: admin, body: { name, value: 'v1' } });
     expect(created.status).toBe(201);
-    await withAuditRefused(t, name, async () => {
+    await withAuditRefused(t, { name }, async () => {
       for (const [method, body] of [
         ['put', { value: 'v2', isSensitive: false }],
         ['patch', { description: 'changed' }],

@@ -2,6 +2,7 @@ import { NotFoundError, isJobType, type JobTypeName } from '@chronos/core';
 import { requestCancel } from './changes.ts';
 import { bullJobId } from './enqueue.ts';
 import type { EngineDeps } from './job-changes.ts';
+import type { WithinTransaction } from './jobs.ts';
 
 export type CancelOutcome =
   /** It was waiting: it is CANCELLED and will never start. */
@@ -19,7 +20,7 @@ export type CancelOutcome =
 export async function cancelRun(
   deps: EngineDeps,
   runId: string,
-  opts: { by?: string } = {},
+  opts: { by?: string; withinTransaction?: WithinTransaction<CancelOutcome> } = {},
 ): Promise<CancelOutcome> {
   const row = await deps.db.$transaction(async (tx) => {
     const [r] = await tx.$queryRaw<
@@ -33,19 +34,20 @@ export async function cancelRun(
         UPDATE job_runs SET status = 'CANCELLED', end_time = now(), updated_at = now(),
                reason = ${`cancelled before it started${opts.by ? ` by ${opts.by}` : ''}`}
          WHERE id = ${runId}`;
+    await opts.withinTransaction?.(tx, outcomeOf(r.status));
     return r;
   });
-  if (row.status === 'QUEUED') {
+  const outcome = outcomeOf(row.status);
+  if (outcome === 'CANCELLED') {
     if (isJobType(row.type))
       await deps.queues
         .get(row.type as JobTypeName)
         ?.remove(bullJobId(row.idempotency_key, row.attempt))
         .catch(() => 0);
-    return 'CANCELLED';
-  }
-  if (row.status === 'RUNNING') {
-    await requestCancel(deps.redis, deps.prefix, runId);
-    return 'CANCEL_REQUESTED';
-  }
-  return 'ALREADY_FINISHED';
+  } else if (outcome === 'CANCEL_REQUESTED') await requestCancel(deps.redis, deps.prefix, runId);
+  return outcome;
+}
+
+function outcomeOf(status: string): CancelOutcome {
+  return status === 'QUEUED' ? 'CANCELLED' : status === 'RUNNING' ? 'CANCEL_REQUESTED' : 'ALREADY_FINISHED';
 }

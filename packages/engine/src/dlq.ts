@@ -1,12 +1,17 @@
 import { ConflictError, NotFoundError, isJobType, newId, type JobTypeName } from '@chronos/core';
 import { enqueueRuns } from './enqueue.ts';
 import type { EngineDeps } from './job-changes.ts';
+import type { WithinTransaction } from './jobs.ts';
 
 /**
  * Replays a dead-lettered run: a new run (trigger REPLAY, linked to the DLQ entry) with its own
  * idempotency key `<jobId>-replay-<dlqId>-<n>`, queued now. The entry stays PENDING until resolved.
  */
-export async function replayDlqEvent(deps: EngineDeps, dlqEventId: string): Promise<{ runId: string }> {
+export async function replayDlqEvent(
+  deps: EngineDeps,
+  dlqEventId: string,
+  opts: { withinTransaction?: WithinTransaction<{ runId: string; jobId: string }> } = {},
+): Promise<{ runId: string }> {
   const out = await deps.db.$transaction(async (tx) => {
     const [ev] = await tx.$queryRaw<
       { id: string; job_id: string; status: string; replay_count: number; type: string; version: number }[]
@@ -37,6 +42,7 @@ export async function replayDlqEvent(deps: EngineDeps, dlqEventId: string): Prom
       },
     });
     await tx.dlqEvent.update({ where: { id: ev.id }, data: { replayCount: n } });
+    await opts.withinTransaction?.(tx, { runId, jobId: ev.job_id });
     return { runId, jobId: ev.job_id, key, type: ev.type, now };
   });
   if (isJobType(out.type))
@@ -57,40 +63,42 @@ export async function replayDlqEvent(deps: EngineDeps, dlqEventId: string): Prom
   return { runId: out.runId };
 }
 
+export interface CloseDlqOptions {
+  notes?: string | null;
+  by?: string | null;
+  withinTransaction?: WithinTransaction<void>;
+}
+
 async function closeDlqEvent(
   deps: Pick<EngineDeps, 'db'>,
   dlqEventId: string,
   status: 'RESOLVED' | 'IGNORED',
-  opts: { notes?: string | null; by?: string | null },
+  opts: CloseDlqOptions,
 ): Promise<void> {
-  const ev = await deps.db.dlqEvent.findUnique({ where: { id: dlqEventId }, select: { status: true } });
-  if (!ev) throw new NotFoundError('DLQ event', dlqEventId);
-  const updated = await deps.db.dlqEvent.updateMany({
-    where: { id: dlqEventId, status: 'PENDING' },
-    data: {
-      status,
-      resolvedAt: new Date(),
-      resolutionNotes: opts.notes ?? null,
-      resolvedBy: opts.by ?? null,
-    },
+  await deps.db.$transaction(async (tx) => {
+    const [ev] = await tx.$queryRaw<{ status: string }[]>`
+      SELECT status::text AS status FROM dlq_events WHERE id = ${dlqEventId} FOR UPDATE`;
+    if (!ev) throw new NotFoundError('DLQ event', dlqEventId);
+    if (ev.status !== 'PENDING') throw new ConflictError(`DLQ event ${dlqEventId} is already ${ev.status}`);
+    await tx.dlqEvent.update({
+      where: { id: dlqEventId },
+      data: {
+        status,
+        resolvedAt: new Date(),
+        resolutionNotes: opts.notes ?? null,
+        resolvedBy: opts.by ?? null,
+      },
+    });
+    await opts.withinTransaction?.(tx, undefined);
   });
-  if (updated.count === 0) throw new ConflictError(`DLQ event ${dlqEventId} is already ${ev.status}`);
 }
 
 /** Marks a DLQ entry RESOLVED (the problem was fixed), with notes, who, and when. */
-export function resolveDlqEvent(
-  deps: Pick<EngineDeps, 'db'>,
-  id: string,
-  opts: { notes?: string | null; by?: string | null } = {},
-) {
+export function resolveDlqEvent(deps: Pick<EngineDeps, 'db'>, id: string, opts: CloseDlqOptions = {}) {
   return closeDlqEvent(deps, id, 'RESOLVED', opts);
 }
 
 /** Marks a DLQ entry IGNORED (accepted as is), with notes, who, and when. */
-export function ignoreDlqEvent(
-  deps: Pick<EngineDeps, 'db'>,
-  id: string,
-  opts: { notes?: string | null; by?: string | null } = {},
-) {
+export function ignoreDlqEvent(deps: Pick<EngineDeps, 'db'>, id: string, opts: CloseDlqOptions = {}) {
   return closeDlqEvent(deps, id, 'IGNORED', opts);
 }

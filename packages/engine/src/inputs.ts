@@ -11,7 +11,8 @@ import {
   type SecretBox,
   type TemplateVar,
 } from '@chronos/core';
-import type { Db, JobPayload, Prisma, Variable } from '@chronos/db';
+import type { Db, JobPayload, Variable } from '@chronos/db';
+import type { WithinTransaction } from './jobs.ts';
 
 export interface VariableInput {
   ownerId: string;
@@ -27,7 +28,7 @@ export interface SetVariableOptions {
   /** Refuse (ConflictError) when the scope already has a variable of that name, instead of replacing it. */
   createOnly?: boolean;
   /** Runs inside the change's transaction with the stored row (an audit event, say): all or nothing. */
-  withinTransaction?: (tx: Prisma.TransactionClient, row: Variable) => Promise<void>;
+  withinTransaction?: WithinTransaction<Variable>;
 }
 
 /**

@@ -6,6 +6,7 @@ import { publishChange } from './changes.ts';
 import { enqueueRuns, type EnqueueItem } from './enqueue.ts';
 import { recordSlots, type SlotRecord } from './ledger.ts';
 import { jitterMs } from './planner.ts';
+import type { WithinTransaction } from './jobs.ts';
 import { SCHEDULE_COLUMNS, specOf, type ScheduleRow } from './spec.ts';
 
 /** What the job-changing functions need: the database, the queues and the change channel. */
@@ -152,11 +153,18 @@ export async function replanJob(deps: EngineDeps, jobId: string): Promise<Replan
  * Pauses a job: enqueued future slots are removed from Redis and recorded SKIPPED_PAUSED, and the
  * schedule stops planning until `resumeJob`.
  */
-export async function pauseJob(deps: EngineDeps, jobId: string): Promise<{ removed: string[] } | null> {
+export async function pauseJob(
+  deps: EngineDeps,
+  jobId: string,
+  opts: { withinTransaction?: WithinTransaction<{ removed: string[] }> } = {},
+): Promise<{ removed: string[] } | null> {
   const out = await deps.db.$transaction(async (tx) => {
     const job = await lockJob(tx, jobId);
     if (!job) return null;
-    if (job.status === 'PAUSED') return { type: job.type, removed: [] as string[] };
+    if (job.status === 'PAUSED') {
+      await opts.withinTransaction?.(tx, { removed: [] });
+      return { type: job.type, removed: [] as string[] };
+    }
     const now = job.db_now;
     await tx.$executeRaw`UPDATE jobs SET status = 'PAUSED', paused_at = ${now}, updated_at = now() WHERE id = ${jobId}`;
     const future = await futureQueuedSlots(tx, jobId, now);
@@ -167,7 +175,9 @@ export async function pauseJob(deps: EngineDeps, jobId: string): Promise<{ remov
       'job paused',
     );
     await setNextFire(tx, job.schedule_id, null);
-    return { type: job.type, removed: future.map((f) => f.idempotency_key) };
+    const removed = future.map((f) => f.idempotency_key);
+    await opts.withinTransaction?.(tx, { removed });
+    return { type: job.type, removed };
   });
   if (!out) return null;
   await removeFromQueue(deps, out.type, out.removed);
@@ -196,14 +206,17 @@ export async function resumeJob(
   deps: EngineDeps,
   jobId: string,
   policy?: 'SKIP_MISSED' | 'RUN_ONCE' | 'REPLAY',
+  opts: { withinTransaction?: WithinTransaction<ResumeResult> } = {},
 ): Promise<ResumeResult | null> {
   const out = await deps.db.$transaction(
     async (tx) => {
       const job = await lockJob(tx, jobId);
       if (!job) return null;
       const now = job.db_now;
-      if (job.status !== 'PAUSED')
+      if (job.status !== 'PAUSED') {
+        await opts.withinTransaction?.(tx, { missed: 0, replayed: 0, nextFireAt: job.next_fire_at });
         return { type: job.type, items: [] as EnqueueItem[], missed: 0, replayed: 0, next: job.next_fire_at };
+      }
       const resumePolicy = policy ?? job.resume_policy;
       const pausedAt = job.paused_at ?? now;
       await tx.$executeRaw`UPDATE jobs SET status = 'SCHEDULED', paused_at = NULL, updated_at = now() WHERE id = ${jobId}`;
@@ -282,6 +295,7 @@ export async function resumeJob(
       await tx.$executeRaw`
         UPDATE job_schedules SET next_fire_at = ${next}, last_fire_at = ${lastRecorded}, updated_at = now()
          WHERE id = ${job.schedule_id}`;
+      await opts.withinTransaction?.(tx, { missed: missed.length, replayed: runNow.size, nextFireAt: next });
       return {
         type: job.type,
         items: queued.map((q) => ({
@@ -306,7 +320,11 @@ export async function resumeJob(
 }
 
 /** Deletes a job (its ledger goes with it) and removes its not-started slots from Redis. */
-export async function deleteJob(deps: EngineDeps, jobId: string): Promise<boolean> {
+export async function deleteJob(
+  deps: EngineDeps,
+  jobId: string,
+  opts: { withinTransaction?: WithinTransaction<void> } = {},
+): Promise<boolean> {
   const out = await deps.db.$transaction(async (tx) => {
     const job = await tx.job.findUnique({ where: { id: jobId }, select: { type: true } });
     if (!job) return null;
@@ -316,6 +334,7 @@ export async function deleteJob(deps: EngineDeps, jobId: string): Promise<boolea
       select: { idempotencyKey: true },
     });
     await tx.job.delete({ where: { id: jobId } });
+    await opts.withinTransaction?.(tx, undefined);
     return { type: job.type as JobTypeName, keys: pending.map((p) => p.idempotencyKey) };
   });
   if (!out) return false;
@@ -343,6 +362,7 @@ export async function backfillJob(
   jobId: string,
   range: { from: Date; to: Date },
   limit = 1000,
+  opts: { withinTransaction?: WithinTransaction<BackfillResult> } = {},
 ): Promise<BackfillResult | null> {
   const out = await deps.db.$transaction(
     async (tx) => {
@@ -369,7 +389,9 @@ export async function backfillJob(
         })),
         ['SKIPPED', 'SKIPPED_MISFIRE', 'SKIPPED_PAUSED', 'SKIPPED_OVERLAP'],
       );
-      return { type: job.type, queued, total: times.length, truncated };
+      const result = { enqueued: queued.length, deduplicated: times.length - queued.length, truncated };
+      await opts.withinTransaction?.(tx, result);
+      return { type: job.type, queued, result };
     },
     { timeout: 60_000 },
   );
@@ -386,11 +408,7 @@ export async function backfillJob(
     })),
     Date.now(),
   );
-  return {
-    enqueued: out.queued.length,
-    deduplicated: out.total - out.queued.length,
-    truncated: out.truncated,
-  };
+  return out.result;
 }
 
 /** The queue and BullMQ job id of a slot (for diagnostics and tests). */

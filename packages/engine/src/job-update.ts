@@ -9,6 +9,7 @@ import {
   validateAll,
   type CreateJobInput,
   type JobDefinitionRow,
+  type WithinTransaction,
 } from './jobs.ts';
 
 /** A retry policy as callers give it; absent fields take the column defaults. */
@@ -60,7 +61,7 @@ export interface UpdateJobOptions {
   /** Optimistic concurrency: the version the caller last saw; a newer one refuses the change. */
   expectedVersion?: number;
   /** Runs inside the change's transaction with the changed job (an audit event, say): all or nothing. */
-  withinTransaction?: (tx: Prisma.TransactionClient, job: JobDefinitionRow) => Promise<void>;
+  withinTransaction?: WithinTransaction<JobDefinitionRow>;
 }
 
 export interface UpdateJobResult {

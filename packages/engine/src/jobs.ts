@@ -13,6 +13,12 @@ import { publishChange } from './changes.ts';
 import { firstFireAt, replanJob, type EngineDeps, type ReplanResult } from './job-changes.ts';
 import type { ScheduleRow } from './spec.ts';
 
+/**
+ * Work a caller adds to an engine change, inside the change's transaction and with its result (an
+ * audit event, say): the change and that work commit together or not at all.
+ */
+export type WithinTransaction<T> = (tx: Prisma.TransactionClient, result: T) => Promise<void>;
+
 /** The relations that make up a job's full definition. */
 export const JOB_DEFINITION_INCLUDE = { schedule: true, payload: true, retryPolicy: true } as const;
 
@@ -186,7 +192,7 @@ export interface CreateJobOptions {
   /** False refuses SCRIPT jobs (SCRIPT_ENABLED=false). */
   scriptEnabled?: boolean;
   /** Runs inside the creating transaction with the new job (an audit event, say): all or nothing. */
-  withinTransaction?: (tx: Prisma.TransactionClient, job: JobDefinitionRow) => Promise<void>;
+  withinTransaction?: WithinTransaction<JobDefinitionRow>;
 }
 
 /**

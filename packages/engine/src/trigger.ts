@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { ConflictError, NotFoundError, isJobType, newId, type JobTypeName } from '@chronos/core';
 import { enqueueRuns } from './enqueue.ts';
 import type { EngineDeps } from './job-changes.ts';
+import type { WithinTransaction } from './jobs.ts';
 
 /** What a manual or webhook trigger passes to the run as `{{trigger.…}}`. */
 export interface TriggerPayload {
@@ -37,7 +38,11 @@ export interface TriggerResult {
  * derived from it (`<jobId>-m-<hash>` / `-w-`), so a repeat returns the same run; the unique
  * (idempotency_key, attempt) constraint decides races between replicas.
  */
-export async function triggerRun(deps: EngineDeps, input: TriggerInput): Promise<TriggerResult> {
+export async function triggerRun(
+  deps: EngineDeps,
+  input: TriggerInput,
+  opts: { withinTransaction?: WithinTransaction<{ runId: string }> } = {},
+): Promise<TriggerResult> {
   const job = await deps.db.job.findUnique({
     where: { id: input.jobId },
     select: { id: true, type: true, status: true, version: true, allowManual: true, allowWebhook: true },
@@ -63,7 +68,8 @@ export async function triggerRun(deps: EngineDeps, input: TriggerInput): Promise
 
   const runId = newId();
   const now = new Date();
-  const inserted = await deps.db.$queryRaw<{ id: string }[]>`
+  const inserted = await deps.db.$transaction(async (tx) => {
+    const rows = await tx.$queryRaw<{ id: string }[]>`
     INSERT INTO job_runs (id, job_id, idempotency_key, attempt, status, trigger, scheduled_time, due_at,
                           reason, definition_version, trigger_payload, updated_at)
     VALUES (${runId}, ${job.id}, ${key}, 1, 'QUEUED', ${input.trigger}::"TriggerSource", ${now}, ${now},
@@ -71,6 +77,10 @@ export async function triggerRun(deps: EngineDeps, input: TriggerInput): Promise
             ${input.payload ? JSON.stringify(input.payload) : null}::jsonb, now())
     ON CONFLICT (idempotency_key, attempt) DO NOTHING
     RETURNING id`;
+    // Only a run this call created is announced (a repeat of the key changes nothing).
+    if (rows.length > 0) await opts.withinTransaction?.(tx, { runId });
+    return rows;
+  });
   if (inserted.length === 0) {
     // Another replica won the race for the same key: answer with its run.
     const winner = await deps.db.jobRun.findUniqueOrThrow({

@@ -69,14 +69,16 @@ export function registerJobActionRoutes(api: ApiRouter, deps: ApiDeps): void {
     responses: { 200: { description: 'Paused', schema: statusChange } },
     handler: async ({ params, principal, req }) => {
       const { id } = await findOwnedJob(deps.db, principal, params.id, JOB_ID);
-      const out = await pauseJob(deps.engine, id);
-      if (!out) throw new NotFoundError('job', id);
-      await audit(deps.db, req, {
-        entityType: 'job',
-        entityId: id,
-        action: 'PAUSED',
-        details: { skippedSlots: out.removed.length },
+      const out = await pauseJob(deps.engine, id, {
+        withinTransaction: (tx, { removed }) =>
+          audit(tx, req, {
+            entityType: 'job',
+            entityId: id,
+            action: 'PAUSED',
+            details: { skippedSlots: removed.length },
+          }),
       });
+      if (!out) throw new NotFoundError('job', id);
       return { id, ...(await nextFireOf(deps, id)), skippedSlots: out.removed.length };
     },
   });
@@ -94,14 +96,16 @@ export function registerJobActionRoutes(api: ApiRouter, deps: ApiDeps): void {
     responses: { 200: { description: 'Resumed', schema: statusChange } },
     handler: async ({ params, body, principal, req }) => {
       const { id } = await findOwnedJob(deps.db, principal, params.id, JOB_ID);
-      const out = await resumeJob(deps.engine, id, body.policy);
-      if (!out) throw new NotFoundError('job', id);
-      await audit(deps.db, req, {
-        entityType: 'job',
-        entityId: id,
-        action: 'RESUMED',
-        details: { missed: out.missed, replayed: out.replayed, ...(body.policy && { policy: body.policy }) },
+      const out = await resumeJob(deps.engine, id, body.policy, {
+        withinTransaction: (tx, { missed, replayed }) =>
+          audit(tx, req, {
+            entityType: 'job',
+            entityId: id,
+            action: 'RESUMED',
+            details: { missed, replayed, ...(body.policy && { policy: body.policy }) },
+          }),
       });
+      if (!out) throw new NotFoundError('job', id);
       return { id, ...(await nextFireOf(deps, id)), missed: out.missed, replayed: out.replayed };
     },
   });
@@ -124,20 +128,20 @@ export function registerJobActionRoutes(api: ApiRouter, deps: ApiDeps): void {
     handler: async ({ params, body, principal, req, res }) => {
       const { id } = await findOwnedJob(deps.db, principal, params.id, JOB_ID);
       const key = idempotencyKey(req.get('idempotency-key'));
-      const out = await triggerRun(deps.engine, {
-        jobId: id,
-        trigger: 'MANUAL',
-        idempotencyKey: key,
-        payload: body.parameters === undefined ? undefined : { body: body.parameters },
-        reason: `manual trigger by ${principal.email}`,
-      });
-      if (out.created)
-        await audit(deps.db, req, {
-          entityType: 'job',
-          entityId: id,
-          action: 'TRIGGERED',
-          details: { runId: out.runId },
-        });
+      const out = await triggerRun(
+        deps.engine,
+        {
+          jobId: id,
+          trigger: 'MANUAL',
+          idempotencyKey: key,
+          payload: body.parameters === undefined ? undefined : { body: body.parameters },
+          reason: `manual trigger by ${principal.email}`,
+        },
+        {
+          withinTransaction: (tx, { runId }) =>
+            audit(tx, req, { entityType: 'job', entityId: id, action: 'TRIGGERED', details: { runId } }),
+        },
+      );
       res.location(`/api/v1/runs/${out.runId}`);
       res
         .status(out.created ? 202 : 200)
@@ -167,14 +171,16 @@ export function registerJobActionRoutes(api: ApiRouter, deps: ApiDeps): void {
     },
     handler: async ({ params, body, principal, req }) => {
       const { id } = await findOwnedJob(deps.db, principal, params.id, JOB_ID);
-      const out = await backfillJob(deps.engine, id, { from: body.from, to: body.to }, body.limit);
-      if (!out) throw new NotFoundError('job', id);
-      await audit(deps.db, req, {
-        entityType: 'job',
-        entityId: id,
-        action: 'BACKFILLED',
-        details: { from: body.from.toISOString(), to: body.to.toISOString(), ...out },
+      const out = await backfillJob(deps.engine, id, { from: body.from, to: body.to }, body.limit, {
+        withinTransaction: (tx, result) =>
+          audit(tx, req, {
+            entityType: 'job',
+            entityId: id,
+            action: 'BACKFILLED',
+            details: { from: body.from.toISOString(), to: body.to.toISOString(), ...result },
+          }),
       });
+      if (!out) throw new NotFoundError('job', id);
       return out;
     },
   });

@@ -298,13 +298,16 @@ export function registerJobCrudRoutes(api: ApiRouter, deps: ApiDeps): void {
         select: { id: true, name: true, type: true, ownerId: true, version: true },
       });
       checkIfMatch(expectedVersion(req.get('if-match')), job);
-      if (!(await deleteJob(deps.engine, job.id))) throw new NotFoundError('job', job.id);
-      await audit(deps.db, req, {
-        entityType: 'job',
-        entityId: job.id,
-        action: 'DELETED',
-        details: { name: job.name, type: job.type, ownerId: job.ownerId, version: job.version },
+      const deleted = await deleteJob(deps.engine, job.id, {
+        withinTransaction: (tx) =>
+          audit(tx, req, {
+            entityType: 'job',
+            entityId: job.id,
+            action: 'DELETED',
+            details: { name: job.name, type: job.type, ownerId: job.ownerId, version: job.version },
+          }),
       });
+      if (!deleted) throw new NotFoundError('job', job.id);
       await removeVersions(deps, job.id);
       return null;
     },

@@ -66,8 +66,15 @@ const replayAllResult = z
 export function registerDlqRoutes(api: ApiRouter, deps: ApiDeps): void {
   /** Replays one entry (ownership checked by the caller), audited; a closed entry throws 409. */
   async function replay(req: Request, id: string): Promise<string> {
-    const { runId } = await replayDlqEvent(deps.engine, id);
-    await audit(deps.db, req, { entityType: 'dlq', entityId: id, action: 'REPLAYED', details: { runId } });
+    const { runId } = await replayDlqEvent(deps.engine, id, {
+      withinTransaction: (tx, replayed) =>
+        audit(tx, req, {
+          entityType: 'dlq',
+          entityId: id,
+          action: 'REPLAYED',
+          details: { runId: replayed.runId },
+        }),
+    });
     return runId;
   }
 
@@ -154,12 +161,16 @@ export function registerDlqRoutes(api: ApiRouter, deps: ApiDeps): void {
       },
       handler: async ({ req, params, body, principal }) => {
         await findOwnedDlqEvent(deps.db, principal, params.id);
-        await close(deps.engine, params.id, { notes: body.notes ?? null, by: principal.email });
-        await audit(deps.db, req, {
-          entityType: 'dlq',
-          entityId: params.id,
-          action,
-          details: { notes: body.notes ?? null },
+        await close(deps.engine, params.id, {
+          notes: body.notes ?? null,
+          by: principal.email,
+          withinTransaction: (tx) =>
+            audit(tx, req, {
+              entityType: 'dlq',
+              entityId: params.id,
+              action,
+              details: { notes: body.notes ?? null },
+            }),
         });
         return toDlqEvent(await findOwnedDlqEvent(deps.db, principal, params.id));
       },

@@ -208,14 +208,19 @@ export function registerRunRoutes(api: ApiRouter, deps: ApiDeps): void {
     },
     handler: async ({ req, params, principal }) => {
       const before = await findOwnedRun(deps.db, principal, params.id);
-      const outcome = await cancelRun(deps.engine, before.id, { by: principal.email });
-      if (outcome === 'ALREADY_FINISHED') throw new ConflictError(`run ${before.id} has already finished`);
-      await audit(deps.db, req, {
-        entityType: 'run',
-        entityId: before.id,
-        action: outcome,
-        details: { jobId: before.jobId, statusBefore: before.status },
+      const outcome = await cancelRun(deps.engine, before.id, {
+        by: principal.email,
+        withinTransaction: async (tx, result) => {
+          if (result !== 'ALREADY_FINISHED')
+            await audit(tx, req, {
+              entityType: 'run',
+              entityId: before.id,
+              action: result,
+              details: { jobId: before.jobId, statusBefore: before.status },
+            });
+        },
       });
+      if (outcome === 'ALREADY_FINISHED') throw new ConflictError(`run ${before.id} has already finished`);
       return { runId: before.id, outcome, run: await findOwnedRun(deps.db, principal, before.id) };
     },
   });

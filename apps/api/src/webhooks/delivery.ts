@@ -98,15 +98,22 @@ export function createWebhookDelivery(deps: ApiDeps) {
       const wait = await guard.overLimit(hook.id, hook.rateLimitPerMinute);
       if (wait !== null)
         throw tooManyRequests(`This webhook accepts ${hook.rateLimitPerMinute} deliveries per minute`, wait);
-      const { runId } = await triggerRun(deps.engine, {
-        jobId: hook.jobId,
-        trigger: 'WEBHOOK',
-        idempotencyKey: deliveryId ?? signature,
-        payload: triggerPayload(req, raw, hook),
-        reason: `webhook ${hook.id}`,
-      });
-      // updateMany: a webhook deleted meanwhile is no reason to fail an accepted delivery.
-      await deps.db.webhook.updateMany({ where: { id: hook.id }, data: { lastTriggeredAt: now } });
+      const { runId } = await triggerRun(
+        deps.engine,
+        {
+          jobId: hook.jobId,
+          trigger: 'WEBHOOK',
+          idempotencyKey: deliveryId ?? signature,
+          payload: triggerPayload(req, raw, hook),
+          reason: `webhook ${hook.id}`,
+        },
+        {
+          // updateMany: a webhook deleted meanwhile is no reason to fail an accepted delivery.
+          withinTransaction: async (tx) => {
+            await tx.webhook.updateMany({ where: { id: hook.id }, data: { lastTriggeredAt: now } });
+          },
+        },
+      );
       return { runId };
     } catch (err) {
       await guard.release(claimed);
