@@ -38,6 +38,26 @@ class RunTimeout extends Error {
     super(`run timed out after ${seconds} s`);
   }
 }
+/**
+ * The abort reason of runs still going when the worker's shutdown grace period ends: not an outcome
+ * of the run. The run goes back to the queue and another worker takes it over as a new attempt.
+ */
+export class WorkerShutdown extends Error {
+  constructor() {
+    super('the worker shut down before the run ended');
+  }
+}
+
+/** How long an aborted executor gets to stop (and log how) before the run's end is recorded. */
+export const ABORT_SETTLE_MS = 5000;
+
+/** Resolves when `p` settles or after `ms`, whichever comes first. */
+async function settled(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.then(noop, noop), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+const noop = () => {};
 
 export interface RunProcessorDeps {
   /** Reads variables for templates. */
@@ -96,7 +116,17 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
   return async (job: Job<RunJobData>, token?: string, signal?: AbortSignal) => {
     const { runId, jobId } = job.data;
     const takeover = (job.attemptsStarted ?? 0) > 1 || (job.stalledCounter ?? 0) > 0;
-    const decision = await deps.runs.start(runId, { jobId, takeover });
+    // Registered before the gate: a cancel sent as soon as the run is RUNNING finds it here.
+    const controller = new AbortController();
+    deps.inFlight.set(runId, controller);
+    let decision: Awaited<ReturnType<RunRecorder['start']>>;
+    try {
+      decision = await deps.runs.start(runId, { jobId, takeover });
+    } catch (err) {
+      deps.inFlight.delete(runId);
+      throw err;
+    }
+    if (decision.action !== 'RUN') deps.inFlight.delete(runId);
     if (decision.action === 'GONE' || decision.action === 'SKIPPED') {
       deps.log.info({ runId, decision: decision.action, reason: decision.reason }, 'run not started');
       return { started: false, reason: decision.reason };
@@ -110,6 +140,10 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
     if (decision.tookOverFrom) await job.updateData({ ...job.data, runId: decision.runId });
 
     const { runId: currentRunId, run: row } = decision;
+    if (currentRunId !== runId) {
+      deps.inFlight.delete(runId);
+      deps.inFlight.set(currentRunId, controller);
+    }
     let masker: Masker | undefined;
     const mask = (t: string) => (masker ? masker.mask(t) : t);
     const runLog = createRunLogger(deps.runs.writeLog, currentRunId, {
@@ -117,9 +151,7 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
       mask,
       onError: (err) => deps.log.warn({ err, runId: currentRunId }, 'run log write failed'),
     });
-    const controller = new AbortController();
-    deps.inFlight.set(currentRunId, controller);
-    const onWorkerAbort = () => controller.abort(new RunCancelled());
+    const onWorkerAbort = () => controller.abort(new WorkerShutdown());
     signal?.addEventListener('abort', onWorkerAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
     const finish = async (input: Omit<FinishInput, 'runId' | 'lockToken'>) =>
@@ -129,6 +161,7 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
       );
     const startedAt = new Date();
     let resolved: Record<string, unknown> | undefined;
+    let running: Promise<ExecResult> | undefined;
     /** Queues the run's context document (inputs and output, masked) once its finish was accepted. */
     const keepContext = (
       accepted: boolean,
@@ -177,18 +210,21 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
       if (!execute)
         throw new PermanentJobError(`no executor for ${type} jobs in this version of Chronos`, 'NO_EXECUTOR');
       const payload = executorPayload(type, inputs.payload);
+      // Cancelled, timed out or shut down while the inputs resolved: the executor never starts.
+      controller.signal.throwIfAborted();
       runLog.info('run started', { attempt: row.attempt, worker: deps.workerId, timeoutSeconds });
+      running = execute(payload, {
+        runId: currentRunId,
+        jobId: row.job.id,
+        attempt: row.attempt,
+        idempotencyKey: row.idempotencyKey,
+        signal: controller.signal,
+        log: runLog,
+        outbound: deps.outbound,
+        breakers: deps.breakers,
+      });
       const result = await Promise.race([
-        execute(payload, {
-          runId: currentRunId,
-          jobId: row.job.id,
-          attempt: row.attempt,
-          idempotencyKey: row.idempotencyKey,
-          signal: controller.signal,
-          log: runLog,
-          outbound: deps.outbound,
-          breakers: deps.breakers,
-        }),
+        running,
         new Promise<never>((_, reject) =>
           controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }),
         ),
@@ -204,6 +240,16 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
       return { started: true, status: 'SUCCESS' };
     } catch (err) {
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : err;
+      // The executor was told to stop: its end (and its last log lines) come before the run's.
+      if (controller.signal.aborted && running) await settled(running, ABORT_SETTLE_MS);
+      if (reason instanceof WorkerShutdown) {
+        // Not the run's outcome: it stays RUNNING and goes back to the queue, where another worker
+        // takes it over as a new attempt (as after a crash, without waiting for the stall interval).
+        runLog.warn('the worker shut down before the run ended: another worker takes it over');
+        await runLog.close();
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
       const status =
         reason instanceof RunTimeout ? 'TIMEOUT' : reason instanceof RunCancelled ? 'CANCELLED' : 'FAILURE';
       const fields = errorFields(reason);

@@ -19,7 +19,7 @@ import type { Processor, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createExecutorRegistry } from './executors.ts';
-import { RunCancelled, runProcessor, type ExecutorFn } from './run-processor.ts';
+import { ABORT_SETTLE_MS, RunCancelled, runProcessor, type ExecutorFn } from './run-processor.ts';
 
 export interface WorkerService extends Service {
   readonly workerId: string;
@@ -175,11 +175,20 @@ export function createWorkerService(
         timer = setTimeout(() => resolve('timeout'), config.worker.shutdownGraceMs);
       });
       if ((await Promise.race([graceful.then(() => 'done' as const), deadline])) === 'timeout') {
-        // BullMQ's close() keeps waiting for the runs; abort them and stop waiting. The process
-        // exits next, and BullMQ hands what was still running to another worker after the stall
-        // interval, as a new attempt.
-        log.warn({ graceMs: config.worker.shutdownGraceMs }, 'grace period over: aborting runs in flight');
+        // Abort the runs still going: each goes back to its queue, still RUNNING, and another worker
+        // takes it over as a new attempt (see WorkerShutdown). A run whose executor does not stop in
+        // time is left to BullMQ's stall check, which hands it over the same way once this process
+        // is gone.
+        log.warn(
+          { graceMs: config.worker.shutdownGraceMs },
+          'grace period over: handing runs in flight over',
+        );
         for (const w of all) w.cancelAllJobs('worker shutting down');
+        clearTimeout(timer);
+        await Promise.race([
+          graceful,
+          new Promise((resolve) => (timer = setTimeout(resolve, ABORT_SETTLE_MS + 2000))),
+        ]);
       }
       clearTimeout(timer);
       await runs?.drain();

@@ -99,3 +99,54 @@ describe('a worker killed with SIGKILL mid-run', () => {
     expect((await tdb.db.job.findUniqueOrThrow({ where: { id: jobId } })).status).toBe('SUCCEEDED');
   });
 });
+
+describe('a worker stopped (SIGTERM) while a run outlasts its grace period', () => {
+  it('hands the run over: another worker runs it as a new attempt; nothing is recorded CANCELLED', async () => {
+    // Only the two workers of this test serve the queue.
+    await survivor?.stop();
+    survivor = undefined;
+    const ownerId = newId();
+    await tdb.db.user.create({ data: { id: ownerId, email: 'p@example.test', passwordHash: 'x' } });
+    const deps = { db: tdb.db, queues, redis, prefix };
+    const { id: jobId } = await createJob(deps, {
+      ownerId,
+      name: 'outlasts-grace',
+      type: 'DUMMY',
+      schedule: { type: 'ONCE', runAt: new Date() },
+      payload: { metadata: { sleepMs: 2000 } },
+    });
+    const worker = (id: string) =>
+      createWorkerService(
+        loadConfig({ ...workerEnv, DATABASE_URL: tdb.url, WORKER_ID: id, SHUTDOWN_GRACE_SECONDS: '0' }),
+        pino({ level: 'silent' }),
+      );
+    const leaving = worker('leaving');
+    await leaving.start();
+    await createScheduler({ ...deps, log: pino({ level: 'silent' }), instanceId: 't2' }).tick();
+    const first = await until('the leaving worker to start the run', () =>
+      tdb.db.jobRun.findFirst({ where: { jobId, status: 'RUNNING', workerId: 'leaving' } }),
+    );
+    const staying = worker('staying');
+    try {
+      await staying.start();
+      await leaving.stop();
+      await until('the run to succeed on the other worker', () =>
+        tdb.db.jobRun.findFirst({ where: { jobId, status: 'SUCCESS' } }),
+      );
+      const rows = await tdb.db.jobRun.findMany({ where: { jobId }, orderBy: { attempt: 'asc' } });
+      expect(rows.map((r) => [r.attempt, r.status, r.workerId, r.errorCode])).toEqual([
+        [1, 'FAILURE', 'leaving', 'WORKER_LOST'],
+        [2, 'SUCCESS', 'staying', null],
+      ]);
+      expect(rows[1]?.retryOfId).toBe(first.id);
+      const lastLine = await tdb.db.jobRunLog.findFirst({
+        where: { runId: first.id },
+        orderBy: { id: 'desc' },
+      });
+      expect(lastLine?.message).toMatch(/worker shut down before the run ended/);
+      expect((await tdb.db.job.findUniqueOrThrow({ where: { id: jobId } })).status).toBe('SUCCEEDED');
+    } finally {
+      await staying.stop();
+    }
+  });
+});

@@ -20,7 +20,10 @@ export interface RunLogger {
   info(message: string, context?: Record<string, unknown>): void;
   warn(message: string, context?: Record<string, unknown>): void;
   error(message: string, context?: Record<string, unknown>): void;
-  /** Writes what is buffered and, if lines were dropped, one last line saying so. */
+  /**
+   * Writes what is buffered and, if lines were dropped, one last line saying so. The log has ended:
+   * later lines (an executor that goes on after its run ended) are not stored.
+   */
   close(): Promise<void>;
   /**
    * Ends the log like `close()` (writes in flight are awaited, the dropped-lines line is added) but
@@ -43,6 +46,29 @@ export interface RunLogLine {
 /** Writes lines of a run's log (one statement per call). */
 export type RunLogSink = (runId: string, lines: readonly RunLogLine[]) => Promise<void>;
 
+/** Postgres stores no NUL character in text or jsonb: it becomes U+FFFD. */
+const storable = (text: string) => (text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text);
+
+/**
+ * A JSON.stringify replacer that masks every string, key and number of a context (masking the JSON
+ * text instead could turn a masked number into invalid JSON, which Postgres would refuse with the
+ * whole batch of lines).
+ */
+function maskedJson(mask: (text: string) => string) {
+  return (_key: string, value: unknown): unknown => {
+    if (typeof value === 'string') return storable(mask(value));
+    if (typeof value === 'bigint') return mask(String(value));
+    if (typeof value === 'number') {
+      const text = String(value);
+      const masked = mask(text);
+      return masked === text ? value : masked;
+    }
+    if (value !== null && typeof value === 'object' && !Array.isArray(value))
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(mask(k)), v]));
+    return value;
+  };
+}
+
 /**
  * A run's log: lines go to job_run_logs in batches (one multi-row INSERT per batch, never one per
  * line), capped per run; past the cap lines are counted, not stored, and `close()` ends the log with
@@ -62,6 +88,8 @@ export function createRunLogger(sink: RunLogSink, runId: string, opts: RunLogOpt
   let droppedBytes = 0;
   let timer: NodeJS.Timeout | undefined;
   let writing: Promise<void> = Promise.resolve();
+  /** Set by detach(): the log has ended (its last line written or handed over) and takes no more. */
+  let ended = false;
 
   function write(lines: RunLogLine[]): void {
     writing = writing.then(async () => {
@@ -83,11 +111,12 @@ export function createRunLogger(sink: RunLogSink, runId: string, opts: RunLogOpt
   }
 
   function add(level: LogLevelName, message: string, context?: Record<string, unknown>): void {
-    const text = mask(String(message));
+    if (ended) return;
+    const text = storable(mask(String(message)));
     let ctx: string | null = null;
     if (context !== undefined) {
       try {
-        ctx = mask(JSON.stringify(context));
+        ctx = JSON.stringify(context, maskedJson(mask));
       } catch {
         ctx = JSON.stringify({ unserialisable: true });
       }
@@ -109,6 +138,11 @@ export function createRunLogger(sink: RunLogSink, runId: string, opts: RunLogOpt
   }
 
   async function detach(): Promise<RunLogLine[]> {
+    if (ended) {
+      await writing;
+      return [];
+    }
+    ended = true;
     clearTimeout(timer);
     timer = undefined;
     if (dropped > 0)

@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError, slotKey } from '@chronos/core';
+import { ConflictError, NotFoundError, createMasker, slotKey } from '@chronos/core';
 import { createPool, type Pool } from '@chronos/db';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -153,6 +153,45 @@ describe('run logs', () => {
     expect(lines.map((l) => [l.level, l.message, l.context])).toEqual([
       ['INFO', 'hello', { n: 1 }],
       ['ERROR', 'token *** leaked?', { header: 'Bearer ***' }],
+    ]);
+  });
+
+  it('mask a context value by value: a secret in a number, a key or a nested string never breaks its batch', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    const row = await queuedRun(jobId);
+    const masker = createMasker(['20261121', 'sk-live-abcdef']);
+    const log = createRunLogger(sink, row.id, { mask: (t) => masker.mask(t) });
+    log.info('before');
+    log.info('numbers', { id: 202611210001, exact: 20261121, other: 7, big: 20261121n as unknown as number });
+    log.info('keys and nesting', { 'sk-live-abcdef': true, deep: [{ token: 'Bearer sk-live-abcdef' }] });
+    log.warn('nul \0 in text', { s: 'a\0b' });
+    log.info('after');
+    await log.close();
+    const lines = await h.db.jobRunLog.findMany({ where: { runId: row.id }, orderBy: { id: 'asc' } });
+    expect(lines.map((l) => [l.message, l.context])).toEqual([
+      ['before', null],
+      ['numbers', { id: '***0001', exact: '***', other: 7, big: '***' }],
+      ['keys and nesting', { '***': true, deep: [{ token: 'Bearer ***' }] }],
+      ['nul \uFFFD in text', { s: 'a\uFFFDb' }],
+      ['after', null],
+    ]);
+  });
+
+  it('end once: lines after the end are not stored, and the dropped-lines line stays the last', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    const row = await queuedRun(jobId);
+    const log = createRunLogger(sink, row.id, { maxLines: 2 });
+    for (let i = 0; i < 5; i++) log.info(`line ${i}`);
+    const rest = await log.detach();
+    await sink(row.id, rest);
+    log.info('after the end');
+    await log.close();
+    expect(await log.detach()).toEqual([]);
+    const lines = await h.db.jobRunLog.findMany({ where: { runId: row.id }, orderBy: { id: 'asc' } });
+    expect(lines.map((l) => l.message)).toEqual([
+      'line 0',
+      'line 1',
+      expect.stringMatching(/^3 more log lines/),
     ]);
   });
 
