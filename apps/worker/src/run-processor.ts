@@ -4,6 +4,7 @@ import {
   createMasker,
   parsePayload,
   payloadSchemas,
+  triggerInCode,
   type JobTypeName,
   type Masker,
   type SecretBox,
@@ -194,6 +195,8 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
         row.payload.timeoutSeconds ?? row.job.timeoutSeconds ?? deps.defaultTimeoutSeconds;
       timer = setTimeout(() => controller.abort(new RunTimeout(timeoutSeconds)), timeoutSeconds * 1000);
 
+      const codeIssue = triggerInCode(type, row.payload);
+      if (codeIssue) throw new PermanentJobError(codeIssue, 'TRIGGER_IN_CODE');
       const inputs = await resolveRunInputs(deps.db, deps.secretBox, {
         job: { id: row.job.id, name: row.job.name, ownerId: row.job.ownerId },
         run: {

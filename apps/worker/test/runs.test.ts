@@ -1,11 +1,19 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '@chronos/config';
 import { createSecretBox, keyIdOf, parseEncryptionKey } from '@chronos/core';
 import { newId, slotKey } from '@chronos/core';
 import { createTestDatabase, type TestDatabase } from '@chronos/db/testing';
-import { bullJobId, createJob, createScheduler, requestCancel, setVariable } from '@chronos/engine';
+import {
+  bullJobId,
+  createJob,
+  createScheduler,
+  requestCancel,
+  setVariable,
+  triggerRun,
+} from '@chronos/engine';
 import { closeQueues, createQueues, createRedis, type QueueSet } from '@chronos/queue';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -29,13 +37,13 @@ beforeAll(async () => {
   tdb = await createTestDatabase('worker-runs');
   s3 = await startTestStorage('worker-runs');
   redis = createRedis('redis://127.0.0.1:6379');
-  queues = createQueues({ connection: redis, prefix, types: ['DUMMY', 'HTTP', 'MESSAGE_QUEUE'] });
+  queues = createQueues({ connection: redis, prefix, types: ['DUMMY', 'HTTP', 'MESSAGE_QUEUE', 'SCRIPT'] });
   ownerId = newId();
   await tdb.db.user.create({ data: { id: ownerId, email: 'owner@example.test', passwordHash: 'x' } });
   const config = loadConfig({
     DATABASE_URL: tdb.url,
     REDIS_PREFIX: prefix,
-    WORKER_TYPES: 'DUMMY,HTTP,MESSAGE_QUEUE',
+    WORKER_TYPES: 'DUMMY,HTTP,MESSAGE_QUEUE,SCRIPT',
     HTTP_ALLOW_HOSTS: '127.0.0.1',
     ENCRYPTION_KEY: ENCRYPTION_KEY,
     WORKER_ID: 'runner-1',
@@ -167,6 +175,31 @@ describe('a scheduled slot, end to end', () => {
     const [run] = await finished(id);
     expect(run?.status).toBe('FAILURE');
     expect(run?.errorMessage).toBe('no executor for MESSAGE_QUEUE jobs in this version of Chronos');
+  });
+
+  it('a stored script that inserts trigger values into its code is refused at run time; nothing runs', async () => {
+    const marker = `/tmp/chronos-trigger-in-code-${newId()}`;
+    const { id } = await createJob(deps(), {
+      ownerId,
+      name: 'old-script',
+      type: 'SCRIPT',
+      schedule: { type: 'ONCE', runAt: new Date(Date.now() + 3_600_000) },
+      payload: { scriptContent: 'echo safe' },
+    });
+    // A definition from before the check (the API refuses it now), holding a webhook's value as code.
+    await tdb.db.jobPayload.update({
+      where: { jobId: id },
+      data: { scriptContent: 'echo {{trigger.body.name}}' },
+    });
+    await triggerRun(deps(), {
+      jobId: id,
+      trigger: 'MANUAL',
+      payload: { body: { name: `x; touch ${marker}` } },
+    });
+    const [run] = await finished(id);
+    expect(run).toMatchObject({ status: 'FAILURE', errorCode: 'TRIGGER_IN_CODE' });
+    expect(run?.errorMessage).toMatch(/^payload\.scriptContent must not hold \{\{trigger/);
+    expect(existsSync(marker)).toBe(false);
   });
 
   it('with overlap SKIP, slots that come due during a long run are skipped and say why', async () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseTemplate } from '../templates/template-parser.ts';
 
 /**
  * Whether a string holds a `{{...}}` template (e.g. `{{var.API_TOKEN}}`). Templates are resolved by
@@ -32,3 +33,49 @@ export const templatedHttpUrlSchema = z
       ctx.addIssue({ code: 'custom', message: 'must not embed credentials; use httpAuth' });
     }
   });
+
+/**
+ * Whether a string's templates name the trigger (`{{trigger.…}}`). A malformed template answers
+ * false: rendering it reports the syntax error with its position.
+ */
+export function namesTrigger(value: string): boolean {
+  if (!hasTemplate(value)) return false;
+  try {
+    return parseTemplate(value).some((part) => typeof part !== 'string' && part.ref.root === 'trigger');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The payload fields that are code — run by an interpreter or a database — with where a trigger's
+ * values go instead. A webhook or manual trigger is outside input: inserted into code it would run
+ * as code (`{"n": "$(rm -rf ~)"}`, `'; DROP TABLE …`), so these fields refuse `{{trigger.…}}`.
+ * Variables, run and job fields remain allowed there (their values are the job owner's own).
+ */
+export const CODE_FIELDS: Readonly<Record<string, { field: string; instead: string }>> = {
+  SCRIPT: {
+    field: 'scriptContent',
+    instead: 'pass them in scriptEnv and read them as environment variables',
+  },
+  DATABASE: { field: 'query', instead: 'pass them as parameters' },
+};
+
+/** The message of a code field that names the trigger. */
+export function triggerInCodeMessage(type: string): string {
+  const code = CODE_FIELDS[type];
+  return `must not hold {{trigger.…}} templates: a trigger's values would run as code; ${code?.instead ?? 'use a data field'}`;
+}
+
+/**
+ * What is wrong when the code field of `payload` (stored columns, before rendering) names the
+ * trigger, else null: a run refuses such a payload even when its definition predates the check.
+ */
+export function triggerInCode(type: string, payload: Readonly<Record<string, unknown>>): string | null {
+  const code = CODE_FIELDS[type];
+  if (!code) return null;
+  const value = payload[code.field];
+  return typeof value === 'string' && namesTrigger(value)
+    ? `payload.${code.field} ${triggerInCodeMessage(type)}`
+    : null;
+}

@@ -108,3 +108,20 @@ describe('databasePayloadSchema', () => {
     });
   });
 });
+
+describe('trigger values and SQL', () => {
+  it('refuses {{trigger.…}} in the query (it would run as SQL): trigger values go in as parameters', () => {
+    expect(
+      issues({ databaseUrl: URL_, query: "SELECT * FROM t WHERE name = '{{trigger.body.name}}'" }),
+    ).toEqual({
+      query: expect.stringMatching(/pass them as parameters/),
+    });
+    expect(
+      issues({
+        databaseUrl: URL_,
+        query: 'SELECT * FROM {{var.SCHEMA}}.t WHERE name = $1',
+        parameters: ['{{trigger.body.name}}'],
+      }),
+    ).toEqual({});
+  });
+});

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { scriptPayloadSchema } from '../../src/payloads/script-payload.ts';
+import { triggerInCode } from '../../src/payloads/template.ts';
 
 function issues(input: unknown): Record<string, string> {
   const result = scriptPayloadSchema.safeParse(input);
@@ -128,5 +129,33 @@ describe('scriptPayloadSchema', () => {
     expect(issues({ scriptContent: 'x', metadata: { limits: { memoryMB: 512 } } })).toEqual({
       'metadata.limits': expect.stringContaining('memoryMB'),
     });
+  });
+});
+
+describe('trigger values and code', () => {
+  const issue = (input: unknown) =>
+    scriptPayloadSchema.safeParse(input).error?.issues.map((i) => i.path.join('.'));
+
+  it('refuses {{trigger.…}} in the script (it would run as code), and says where the values go', () => {
+    const res = scriptPayloadSchema.safeParse({ scriptContent: 'echo {{ trigger.body.name }}' });
+    expect(res.error?.issues).toEqual([
+      expect.objectContaining({ path: ['scriptContent'], message: expect.stringMatching(/scriptEnv/) }),
+    ]);
+    expect(triggerInCode('SCRIPT', { scriptContent: 'echo {{trigger.query.x}}' })).toMatch(
+      /^payload\.scriptContent must not hold \{\{trigger/,
+    );
+  });
+
+  it('allows variables, run and job fields, an escaped {{ and trigger values in scriptEnv', () => {
+    for (const scriptContent of [
+      'echo {{var.GREETING}} {{run.id}} {{job.name}}',
+      "docker inspect -f '{{{{.State}}'",
+    ])
+      expect(issue({ scriptContent }), scriptContent).toBeUndefined();
+    expect(
+      issue({ scriptContent: 'echo "$NAME"', scriptEnv: { NAME: '{{trigger.body.name}}' } }),
+    ).toBeUndefined();
+    expect(triggerInCode('SCRIPT', { scriptContent: 'echo {{var.X}}' })).toBeNull();
+    expect(triggerInCode('HTTP', { httpBody: '{{trigger.body}}' })).toBeNull();
   });
 });
