@@ -259,7 +259,10 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
       const message = mask((reason as Error)?.message ?? String(reason));
       runLog.error(`run ended ${status}: ${message}`, { code: fields.code ?? status });
       if (!(reason instanceof ChronosError) && status === 'FAILURE')
-        deps.log.warn({ err: reason, runId: currentRunId }, 'executor threw an untyped error');
+        deps.log.warn(
+          { err: masker ? masker.maskDeep(reason) : reason, runId: currentRunId },
+          'executor threw an untyped error',
+        );
       const errorCode = status === 'FAILURE' ? (fields.code ?? 'ERROR') : status;
       const done = await finish({
         status,

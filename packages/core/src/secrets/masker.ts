@@ -64,6 +64,8 @@ function formsOf(secret: string): string[] {
     secret,
     encodeURIComponent(secret),
     new URLSearchParams({ s: secret }).toString().slice(2),
+    // As a URL path encodes it ('/' kept, '{' as %7B, …): a secret in a URL's path.
+    new URL(`http://h/${secret}`).pathname.slice(1),
     json,
     JSON.stringify(json).slice(1, -1),
     ...base64Cores(Buffer.from(secret, 'utf8')),

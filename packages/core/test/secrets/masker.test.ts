@@ -12,6 +12,7 @@ describe('createMasker masks a secret', () => {
     { form: 'form-encoded', text: `a=1&${new URLSearchParams({ p: SECRET }).toString()}` },
     { form: 'JSON-escaped', text: JSON.stringify({ password: SECRET }) },
     { form: 'JSON in JSON', text: JSON.stringify({ body: JSON.stringify({ password: SECRET }) }) },
+    { form: 'URL path', text: `GET ${new URL(`https://x.test/a/${SECRET}/b`).href} failed` },
   ];
   it.each(rows)('$form', ({ text }) => {
     const masked = masker.mask(text);
@@ -19,6 +20,7 @@ describe('createMasker masks a secret', () => {
     expect(masked).not.toContain(SECRET);
     expect(masked).not.toContain(encodeURIComponent(SECRET));
     expect(masked).not.toContain(JSON.stringify(SECRET).slice(1, -1));
+    expect(masked).not.toContain(new URL(`http://h/${SECRET}`).pathname.slice(1));
   });
 
   it('keeps the surrounding text', () => {
