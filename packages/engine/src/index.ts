@@ -7,6 +7,7 @@ export * from './scheduler.ts';
 export * from './job-changes.ts';
 export * from './jobs.ts';
 export * from './runs.ts';
+export * from './abandoned.ts';
 export * from './retry.ts';
 export * from './dlq.ts';
 export * from './cancel.ts';

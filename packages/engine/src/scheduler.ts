@@ -1,3 +1,4 @@
+import { closeAbandonedRuns } from './abandoned.ts';
 import { isJobType, queueName, slotKey, type JobTypeName } from '@chronos/core';
 import type { Db } from '@chronos/db';
 import type { QueueSet } from '@chronos/queue';
@@ -38,6 +39,12 @@ export interface SchedulerOptions {
   chunkLimit?: number;
   /** How often recorded slots are checked against Redis. @defaultValue 5000 */
   reconcileMs?: number;
+  /**
+   * How often RUNNING runs no worker will finish are looked for (`closeAbandonedRuns`), and how long
+   * a run must have been running to be looked at. @defaultValue 60000 each
+   */
+  abandonedCheckMs?: number;
+  abandonedAfterMs?: number;
   /** Called with each measured database-minus-process clock skew (ms). */
   onSkew?: (ms: number) => void;
   /**
@@ -98,6 +105,8 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
   const thresholdMs = (opts.misfireThresholdSeconds ?? 60) * 1000;
   const chunkLimit = opts.chunkLimit ?? 1000;
   const reconcileMs = opts.reconcileMs ?? 5000;
+  const abandonedCheckMs = opts.abandonedCheckMs ?? 60_000;
+  const abandonedAfterMs = opts.abandonedAfterMs ?? 60_000;
   const { db, queues, log } = opts;
 
   let skew = 0;
@@ -105,6 +114,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
   let stopping = false;
   let timer: NodeJS.Timeout | undefined;
   let lastReconcile = 0;
+  let lastAbandonedCheck = Date.now();
   let wake: (() => void) | undefined;
   let loop: Promise<void> | undefined;
   let subscriber: Redis | undefined;
@@ -323,6 +333,15 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
         if (Date.now() - lastReconcile >= reconcileMs) {
           lastReconcile = Date.now();
           await reconcile();
+        }
+        if (Date.now() - lastAbandonedCheck >= abandonedCheckMs) {
+          lastAbandonedCheck = Date.now();
+          const closed = await closeAbandonedRuns(
+            { db, queues, redis: opts.redis, prefix: opts.prefix },
+            { olderThanMs: abandonedAfterMs },
+          );
+          if (closed > 0)
+            log.warn({ closed }, 'closed RUNNING runs that no worker will finish (WORKER_LOST)');
         }
       } catch (err) {
         // A failed tick (database or Redis away) is logged and retried next tick, never fatal.

@@ -1,8 +1,10 @@
 import { ConflictError, NotFoundError, createMasker, slotKey } from '@chronos/core';
 import { createPool, type Pool } from '@chronos/db';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Worker } from 'bullmq';
 import {
   cancelRun,
+  closeAbandonedRuns,
   cancelChannel,
   createRunLogger,
   finishRun,
@@ -228,5 +230,50 @@ describe('run logs', () => {
     bytes.info('y'.repeat(60));
     await bytes.close();
     expect(bytes.dropped).toBe(1);
+  });
+});
+
+describe('abandoned runs', () => {
+  it('a RUNNING run whose queue job ended without recording its end is closed WORKER_LOST and retried; one still queued is left alone', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    await h.db.retryPolicy.create({
+      data: { jobId, maxAttempts: 2, backoffSeconds: 0, retryOn: ['ERROR_CODE:WORKER_LOST'], jitter: false },
+    });
+    const row = await queuedRun(jobId);
+    const queue = h.queues.get('DUMMY')!;
+    await queue.add('run', { runId: row.id, jobId }, { jobId: row.idempotency_key });
+    expect((await startRun(h.db, { runId: row.id, workerId: 'w', misfireThresholdSeconds: 60 })).action).toBe(
+      'RUN',
+    );
+    // Its BullMQ job is still waiting: a worker will take the run over.
+    expect(await closeAbandonedRuns(h, { olderThanMs: 0 })).toBe(0);
+
+    // The processor fails without recording the run's end (say, Postgres was away): BullMQ fails the job.
+    const connection = h.redis.duplicate();
+    const failed = new Promise<void>((resolve) => {
+      const worker = new Worker(
+        queue.name,
+        async () => {
+          throw new Error('database unavailable');
+        },
+        { connection, prefix: h.prefix },
+      );
+      worker.on('failed', () => void worker.close().then(() => resolve()));
+    });
+    await failed;
+    connection.disconnect();
+    expect((await h.db.jobRun.findUniqueOrThrow({ where: { id: row.id } })).status).toBe('RUNNING');
+
+    expect(await closeAbandonedRuns(h, { olderThanMs: 0 })).toBe(1);
+    const lost = await h.db.jobRun.findUniqueOrThrow({ where: { id: row.id } });
+    expect(lost).toMatchObject({ status: 'FAILURE', errorCode: 'WORKER_LOST' });
+    expect(lost.errorMessage).toMatch(/failed: database unavailable/);
+    const retry = await h.db.jobRun.findFirstOrThrow({
+      where: { idempotencyKey: row.idempotency_key, attempt: 2 },
+    });
+    expect(retry.status).toBe('QUEUED');
+    expect((await h.db.job.findUniqueOrThrow({ where: { id: jobId } })).status).not.toBe('RUNNING');
+    // Closed once: a second sweep finds nothing.
+    expect(await closeAbandonedRuns(h, { olderThanMs: 0 })).toBe(0);
   });
 });

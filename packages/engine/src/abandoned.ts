@@ -1,0 +1,90 @@
+import { isJobType, queueName, type JobTypeName } from '@chronos/core';
+import { bullJobId } from './enqueue.ts';
+import type { EngineDeps } from './job-changes.ts';
+import { finishRun } from './runs.ts';
+
+/** RUNNING runs read per statement of a sweep. */
+const PAGE = 500;
+
+interface RunningRow {
+  id: string;
+  idempotency_key: string;
+  attempt: number;
+  lock_token: string | null;
+  start_time: Date;
+  type: string;
+}
+
+/**
+ * Closes RUNNING runs that no worker will ever finish, and returns how many it closed. A run is
+ * carried by a BullMQ job — the one of its attempt, or of an earlier attempt it took over from — and
+ * its worker records the run's end before that job ends. So a RUNNING run all of whose possible
+ * BullMQ jobs have ended (completed or failed: BullMQ fails a job that stalled too often, or whose
+ * processor could not record the end, say while Postgres was down) or are gone, will never be
+ * finished by anyone. Each is closed as FAILURE / WORKER_LOST through `finishRun`, fenced by the lock
+ * token read here (a worker that finishes it meanwhile wins), so the retry policy, the DLQ,
+ * statistics and the job's status follow as after any failure. Runs started less than `olderThanMs`
+ * ago are not looked at.
+ */
+export async function closeAbandonedRuns(
+  deps: EngineDeps,
+  opts: { olderThanMs: number; random?: () => number },
+): Promise<number> {
+  let closed = 0;
+  let cursor: { start: Date; id: string } | null = null;
+  for (;;) {
+    const rows: RunningRow[] = await deps.db.$queryRaw`
+      SELECT r.id, r.idempotency_key, r.attempt, r.lock_token, r.start_time, j.type::text AS type
+        FROM job_runs r JOIN jobs j ON j.id = r.job_id
+       WHERE r.status = 'RUNNING' AND r.start_time < now() - ${opts.olderThanMs} * interval '1 millisecond'
+         AND (${cursor === null} OR (r.start_time, r.id) > (${cursor?.start ?? new Date(0)}::timestamptz, ${cursor?.id ?? ''}))
+       ORDER BY r.start_time, r.id
+       LIMIT ${PAGE}`;
+    if (rows.length === 0) return closed;
+    const candidates = rows.filter((r) => r.lock_token !== null && isJobType(r.type));
+    // Every BullMQ job that may carry each run: created (timestamp) and ended (finishedOn), or gone.
+    const pipeline = deps.redis.pipeline();
+    for (const r of candidates)
+      for (let a = 1; a <= r.attempt; a++)
+        pipeline.hmget(
+          `${deps.prefix}:${queueName(r.type as JobTypeName)}:${bullJobId(r.idempotency_key, a)}`,
+          'timestamp',
+          'finishedOn',
+          'failedReason',
+        );
+    const answers = (await pipeline.exec()) ?? [];
+    let i = 0;
+    for (const r of candidates) {
+      let open = false;
+      const reasons: string[] = [];
+      for (let a = 1; a <= r.attempt; a++) {
+        const [err, fields] = answers[i++] ?? [null, null];
+        const [timestamp, finishedOn, failedReason] = (fields ?? []) as (string | null)[];
+        if (err || (timestamp !== null && finishedOn === null)) open = true;
+        if (failedReason) reasons.push(failedReason);
+      }
+      if (open) continue;
+      const why = reasons.length > 0 ? `failed: ${reasons.join('; ')}` : 'completed or removed';
+      const out = await finishRun(
+        deps.db,
+        {
+          runId: r.id,
+          lockToken: r.lock_token as string,
+          status: 'FAILURE',
+          errorCode: 'WORKER_LOST',
+          errorMessage: `its queue job ended (${why}) without the run's end being recorded: no worker will finish it`,
+        },
+        {
+          redis: deps.redis,
+          prefix: deps.prefix,
+          queues: deps.queues,
+          ...(opts.random ? { random: opts.random } : {}),
+        },
+      );
+      if (out.accepted) closed++;
+    }
+    const last = rows[rows.length - 1] as RunningRow;
+    cursor = { start: last.start_time, id: last.id };
+    if (rows.length < PAGE) return closed;
+  }
+}
