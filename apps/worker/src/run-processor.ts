@@ -13,7 +13,10 @@ import type { Db, RunStatus } from '@chronos/db';
 import type { ContextWriter } from './run-context-writer.ts';
 import {
   buildRunContext,
+  cancelRequested,
+  closeCancelledLostRun,
   createRunLogger,
+  requestCancel,
   resolveRunInputs,
   type FinishInput,
   type PayloadFields,
@@ -117,6 +120,15 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
   return async (job: Job<RunJobData>, token?: string, signal?: AbortSignal) => {
     const { runId, jobId } = job.data;
     const takeover = (job.attemptsStarted ?? 0) > 1 || (job.stalledCounter ?? 0) > 0;
+    // Cancelled while its worker was lost: closed CANCELLED, never run again.
+    if (
+      takeover &&
+      (await cancelRequested(deps.redis, deps.prefix, runId)) &&
+      (await closeCancelledLostRun(deps.db, runId, { redis: deps.redis, prefix: deps.prefix }))
+    ) {
+      deps.log.info({ runId }, 'run cancelled while its worker was lost: not taken over');
+      return { started: false, reason: 'cancelled' };
+    }
     // Registered before the gate: a cancel sent as soon as the run is RUNNING finds it here.
     const controller = new AbortController();
     deps.inFlight.set(runId, controller);
@@ -133,7 +145,7 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
       return { started: false, reason: decision.reason };
     }
     if (decision.action === 'DEFER') {
-      for (const id of decision.cancel) await deps.redis.publish(`${deps.prefix}:cancel-run`, id);
+      for (const id of decision.cancel) await requestCancel(deps.redis, deps.prefix, id);
       await job.moveToDelayed(Date.now() + (decision.delayMs ?? deps.deferMs ?? 500), token);
       throw new DelayedError();
     }

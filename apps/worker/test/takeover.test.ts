@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '@chronos/config';
 import { newId } from '@chronos/core';
 import { createTestDatabase, type TestDatabase } from '@chronos/db/testing';
-import { createJob, createScheduler } from '@chronos/engine';
+import { cancelRun, createJob, createScheduler } from '@chronos/engine';
 import { closeQueues, createQueues, createRedis, type QueueSet } from '@chronos/queue';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -148,5 +148,48 @@ describe('a worker stopped (SIGTERM) while a run outlasts its grace period', () 
     } finally {
       await staying.stop();
     }
+  });
+});
+
+describe('a run cancelled while its worker is dead', () => {
+  it('is closed CANCELLED by the worker that takes it over, and not run again', async () => {
+    await survivor?.stop();
+    survivor = undefined;
+    const ownerId = newId();
+    await tdb.db.user.create({ data: { id: ownerId, email: 'c@example.test', passwordHash: 'x' } });
+    const deps = { db: tdb.db, queues, redis, prefix };
+    const { id: jobId } = await createJob(deps, {
+      ownerId,
+      name: 'cancel-while-dead',
+      type: 'DUMMY',
+      schedule: { type: 'ONCE', runAt: new Date() },
+      payload: { metadata: { sleepMs: 3000 } },
+    });
+    child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
+      cwd: root,
+      env: { ...process.env, ...workerEnv, DATABASE_URL: tdb.url, WORKER_ID: 'doomed-too' },
+      stdio: 'ignore',
+    });
+    await createScheduler({ ...deps, log: pino({ level: 'silent' }), instanceId: 't3' }).tick();
+    const running = await until('the doomed worker to start the run', () =>
+      tdb.db.jobRun.findFirst({ where: { jobId, status: 'RUNNING', workerId: 'doomed-too' } }),
+    );
+    const exited = new Promise((r) => child!.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    // Nobody hears the request now: it must outlive its message.
+    expect(await cancelRun(deps, running.id, { by: 'ops@example.test' })).toBe('CANCEL_REQUESTED');
+
+    survivor = createWorkerService(
+      loadConfig({ ...workerEnv, DATABASE_URL: tdb.url, WORKER_ID: 'survivor-2' }),
+      pino({ level: 'silent' }),
+    );
+    await survivor.start();
+    await until('the run to be closed CANCELLED', () =>
+      tdb.db.jobRun.findFirst({ where: { id: running.id, status: 'CANCELLED' } }),
+    );
+    const rows = await tdb.db.jobRun.findMany({ where: { jobId }, orderBy: { attempt: 'asc' } });
+    expect(rows.map((r) => [r.attempt, r.status, r.errorCode])).toEqual([[1, 'CANCELLED', 'CANCELLED']]);
+    expect(await tdb.db.dlqEvent.count({ where: { jobId } })).toBe(0);
   });
 });

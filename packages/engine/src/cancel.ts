@@ -1,5 +1,7 @@
 import { NotFoundError, isJobType, type JobTypeName } from '@chronos/core';
+import type { Db } from '@chronos/db';
 import { requestCancel } from './changes.ts';
+import { finishRun, type FinishDeps } from './runs.ts';
 import { bullJobId } from './enqueue.ts';
 import type { EngineDeps } from './job-changes.ts';
 import type { WithinTransaction } from './jobs.ts';
@@ -46,6 +48,28 @@ export async function cancelRun(
         .catch(() => 0);
   } else if (outcome === 'CANCEL_REQUESTED') await requestCancel(deps.redis, deps.prefix, runId);
   return outcome;
+}
+
+/**
+ * Closes a RUNNING run whose cancel was requested but whose worker was lost before it could abort
+ * it: CANCELLED, fenced by the run's lock token as it stands (a worker that finishes it meanwhile
+ * wins). Not retried, not dead-lettered. Returns false when the run is not RUNNING.
+ */
+export async function closeCancelledLostRun(db: Db, runId: string, deps: FinishDeps = {}): Promise<boolean> {
+  const run = await db.jobRun.findUnique({ where: { id: runId }, select: { status: true, lockToken: true } });
+  if (run?.status !== 'RUNNING' || !run.lockToken) return false;
+  const out = await finishRun(
+    db,
+    {
+      runId,
+      lockToken: run.lockToken,
+      status: 'CANCELLED',
+      errorCode: 'CANCELLED',
+      errorMessage: 'cancelled: its worker was lost before it could abort the run, which is not run again',
+    },
+    deps,
+  );
+  return out.accepted;
 }
 
 function outcomeOf(status: string): CancelOutcome {

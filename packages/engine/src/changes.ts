@@ -15,7 +15,24 @@ export function cancelChannel(prefix: string): string {
   return `${prefix}:cancel-run`;
 }
 
-/** Asks whichever worker runs `runId` to abort it. */
+/** How long a cancel request is kept beside its message (for a worker that takes the run over later). */
+const CANCEL_REQUEST_TTL_SECONDS = 7 * 24 * 3600;
+
+const cancelRequestKey = (prefix: string, runId: string) => `${prefix}:cancel-requested:${runId}`;
+
+/**
+ * Asks whichever worker runs `runId` to abort it. The request is also kept: a worker that takes the
+ * run over from a lost one closes it CANCELLED instead of running it again (`cancelRequested`).
+ */
 export async function requestCancel(redis: Redis, prefix: string, runId: string): Promise<void> {
-  await redis.publish(cancelChannel(prefix), runId);
+  await redis
+    .multi()
+    .set(cancelRequestKey(prefix, runId), '1', 'EX', CANCEL_REQUEST_TTL_SECONDS)
+    .publish(cancelChannel(prefix), runId)
+    .exec();
+}
+
+/** Whether a cancel of `runId` was requested (see `requestCancel`). */
+export async function cancelRequested(redis: Redis, prefix: string, runId: string): Promise<boolean> {
+  return (await redis.exists(cancelRequestKey(prefix, runId))) === 1;
 }
