@@ -26,16 +26,25 @@ export async function cancelRun(
 ): Promise<CancelOutcome> {
   const row = await deps.db.$transaction(async (tx) => {
     const [r] = await tx.$queryRaw<
-      { status: string; idempotency_key: string; attempt: number; type: string }[]
+      { status: string; job_id: string; idempotency_key: string; attempt: number; type: string }[]
     >`
-      SELECT r.status::text AS status, r.idempotency_key, r.attempt, j.type::text AS type
+      SELECT r.status::text AS status, r.job_id, r.idempotency_key, r.attempt, j.type::text AS type
         FROM job_runs r JOIN jobs j ON j.id = r.job_id WHERE r.id = ${runId} FOR UPDATE OF r`;
     if (!r) throw new NotFoundError('run', runId);
-    if (r.status === 'QUEUED')
+    if (r.status === 'QUEUED') {
       await tx.$executeRaw`
         UPDATE job_runs SET status = 'CANCELLED', end_time = now(), updated_at = now(),
                reason = ${`cancelled before it started${opts.by ? ` by ${opts.by}` : ''}`}
          WHERE id = ${runId}`;
+      // A ONCE job follows its runs: with nothing left to run, it ended cancelled (as when its
+      // running run is cancelled). A paused job stays paused.
+      await tx.$executeRaw`
+        UPDATE jobs j SET status = 'CANCELLED'
+          FROM job_schedules s
+         WHERE j.id = ${r.job_id} AND s.job_id = j.id AND s.schedule_type = 'ONCE' AND s.next_fire_at IS NULL
+           AND j.status <> 'PAUSED'
+           AND NOT EXISTS (SELECT 1 FROM job_runs x WHERE x.job_id = j.id AND x.status IN ('QUEUED', 'RUNNING'))`;
+    }
     await opts.withinTransaction?.(tx, outcomeOf(r.status));
     return r;
   });

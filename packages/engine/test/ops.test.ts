@@ -233,6 +233,36 @@ describe('run logs', () => {
   });
 });
 
+describe('a ONCE job whose queued runs are all cancelled', () => {
+  it('ends CANCELLED (it follows its runs); while another run waits it keeps its status', async () => {
+    const jobId = await createJob(
+      h,
+      { scheduleType: 'ONCE', runAt: new Date(Date.now() - 500) },
+      { nextFireAt: null },
+    );
+    const first = await queuedRun(jobId);
+    const [second] = await h.db.$transaction((tx) =>
+      recordSlots(tx, [
+        {
+          jobId,
+          key: `${jobId}-m-manual`,
+          status: 'QUEUED',
+          trigger: 'MANUAL',
+          scheduledTime: new Date(),
+          dueAt: new Date(),
+          reason: null,
+          definitionVersion: 1,
+        },
+      ]),
+    );
+    const before = (await h.db.job.findUniqueOrThrow({ where: { id: jobId } })).status;
+    expect(await cancelRun(h, first.id)).toBe('CANCELLED');
+    expect((await h.db.job.findUniqueOrThrow({ where: { id: jobId } })).status).toBe(before);
+    expect(await cancelRun(h, second!.id)).toBe('CANCELLED');
+    expect((await h.db.job.findUniqueOrThrow({ where: { id: jobId } })).status).toBe('CANCELLED');
+  });
+});
+
 describe('abandoned runs', () => {
   it('a RUNNING run whose queue job ended without recording its end is closed WORKER_LOST and retried; one still queued is left alone', async () => {
     const jobId = await createJob(h, { intervalSeconds: 60 });
