@@ -115,6 +115,8 @@ WITH input AS (
 ),
 -- The runs this statement starts by itself: QUEUED; due (a scheduled slot promoted early is for
 -- startRun to defer); of a job that is neither paused nor cancelled and lets the trigger through;
+-- a scheduled slot planned under the job's current version (one the job changed under is for
+-- startRun to check against the schedule as it is now);
 -- not a misfire the policy would skip or collapse; and, unless the job allows overlapping runs, with
 -- no run of the job active (then only the earliest of the batch's runs of the job, below).
 cand AS MATERIALIZED (
@@ -128,6 +130,7 @@ cand AS MATERIALIZED (
     LEFT JOIN LATERAL (SELECT * FROM job_schedules WHERE job_id = r.job_id LIMIT 1) s ON true
    WHERE r.status = 'QUEUED'
      AND j.status NOT IN ('PAUSED', 'CANCELLED')
+     AND (r.trigger <> 'SCHEDULED' OR r.definition_version IS NULL OR r.definition_version = j.version)
      AND (r.trigger <> 'SCHEDULED'
           OR (j.allow_scheduled AND coalesce(r.due_at, r.scheduled_time) <= now()
               AND (s.misfire_policy IS NULL OR s.misfire_policy = 'RESCHEDULE' OR r.reason LIKE '${BUFFERED}%'

@@ -6,6 +6,7 @@ import type { QueueSet } from '@chronos/queue';
 import { publishChange } from './changes.ts';
 import { enqueueRuns } from './enqueue.ts';
 import { matchesRetryOn, retryDelayMs } from './retry.ts';
+import { SCHEDULE_COLUMNS, isSlotOf, type ScheduleRow } from './spec.ts';
 
 type Tx = Prisma.TransactionClient;
 
@@ -45,6 +46,8 @@ interface RunRow {
   scheduled_time: Date;
   due_at: Date | null;
   reason: string | null;
+  /** The job's version the slot was planned under. */
+  definition_version: number | null;
   job_status: string;
   job_version: number;
   overlap_policy: 'SKIP' | 'BUFFER_ONE' | 'BUFFER_ALL' | 'CANCEL_OTHER' | 'ALLOW_ALL';
@@ -94,7 +97,7 @@ export async function startRun(
   return db.$transaction(async (tx) => {
     const [run] = await tx.$queryRaw<RunRow[]>`
       SELECT r.id, r.job_id, r.status::text AS status, r.trigger::text AS trigger, r.attempt, r.scheduled_time,
-             r.due_at, r.reason, j.status::text AS job_status, j.version AS job_version,
+             r.due_at, r.reason, r.definition_version, j.status::text AS job_status, j.version AS job_version,
              j.overlap_policy::text AS overlap_policy, j.allow_scheduled,
              s.misfire_policy::text AS misfire_policy, s.misfire_threshold_seconds, now() AS db_now
         FROM job_runs r JOIN jobs j ON j.id = r.job_id LEFT JOIN job_schedules s ON s.job_id = j.id
@@ -123,6 +126,19 @@ export async function startRun(
         run.job_status === 'CANCELLED' ? 'job cancelled' : 'scheduled runs are disabled for the job';
       await setFate(tx, run.id, 'SKIPPED', reason);
       return { action: 'SKIPPED', status: 'SKIPPED', reason };
+    }
+    // The schedule changed while the slot waited (re-planning skips the slots still ahead; this one
+    // was due): it runs only if the schedule as it is now has it too.
+    if (scheduled && run.definition_version !== null && run.definition_version !== run.job_version) {
+      const [schedule] = await tx.$queryRawUnsafe<ScheduleRow[]>(
+        `SELECT ${SCHEDULE_COLUMNS.join(', ')} FROM job_schedules WHERE job_id = $1`,
+        run.job_id,
+      );
+      if (schedule && !isSlotOf(schedule, run.scheduled_time)) {
+        const reason = `job changed while the run waited (version ${run.definition_version} → ${run.job_version}): the slot is not in its schedule any more`;
+        await setFate(tx, run.id, 'SKIPPED', reason);
+        return { action: 'SKIPPED', status: 'SKIPPED', reason };
+      }
     }
 
     const buffered = run.reason?.startsWith(BUFFERED) ?? false;

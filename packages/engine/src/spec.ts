@@ -1,4 +1,4 @@
-import type { ScheduleSpec } from '@chronos/core';
+import { nextFireTimes, type ScheduleSpec } from '@chronos/core';
 
 /** The schedule columns the engine reads (job_schedules, snake_case as raw SQL returns them). */
 export interface ScheduleRow {
@@ -69,4 +69,15 @@ export function specOf(row: ScheduleRow): ScheduleSpec {
             endAt: row.end_at,
           };
   }
+}
+
+/**
+ * Whether `time` is a slot of the schedule `row` describes now. A fixed-delay schedule plans each
+ * slot from the previous finish, not on a grid: every time counts as one of its slots.
+ */
+export function isSlotOf(row: ScheduleRow, time: Date): boolean {
+  if (row.schedule_type === 'INTERVAL' && row.interval_mode === 'FIXED_DELAY') return true;
+  const spec = specOf(row);
+  if (spec.type === 'ONCE') return spec.runAt.getTime() === time.getTime();
+  return nextFireTimes(spec, new Date(time.getTime() - 1), 1)[0]?.getTime() === time.getTime();
 }

@@ -52,8 +52,9 @@ async function queued(
   n = 1,
   opts: { trigger?: SlotRecord['trigger']; dueAt?: Date; scheduledAgoMs?: number } = {},
 ): Promise<string[]> {
-  // Distinct slot times (a ms apart), all about `scheduledAgoMs` ago.
+  // Distinct slot times (a ms apart), all about `scheduledAgoMs` ago, planned under the job's version.
   const base = Date.now() - (opts.scheduledAgoMs ?? 1000) - (seq += n);
+  const { version } = await h.db.job.findUniqueOrThrow({ where: { id: jobId }, select: { version: true } });
   const rows = await h.db.$transaction((tx) =>
     recordSlots(
       tx,
@@ -67,7 +68,7 @@ async function queued(
           scheduledTime: t,
           dueAt: opts.dueAt ?? t,
           reason: null,
-          definitionVersion: 1,
+          definitionVersion: version,
         };
       }),
     ),
@@ -142,7 +143,7 @@ describe('starting runs in batches', () => {
     const a = await httpJob('https://a.example.test/v1');
     const b = await httpJob('https://b.example.test/v1');
     const rec = recorder();
-    const [a1, a2, a3] = await queued(a, 3);
+    const [a1, a2] = await queued(a, 2);
     const first = await started(rec, a1!, a);
     // Same job, same version: the recorder's own copy, not a new read.
     expect((await started(rec, a2!, a)).run.payload).toBe(first.run.payload);
@@ -152,6 +153,7 @@ describe('starting runs in batches', () => {
       h.db.jobPayload.update({ where: { jobId: a }, data: { httpUrl: 'https://a.example.test/v2' } }),
       h.db.job.update({ where: { id: a }, data: { version: { increment: 1 } } }),
     ]);
+    const [a3] = await queued(a);
     const third = await started(rec, a3!, a);
     expect(third.definitionVersion).toBe(2);
     expect(third.run.payload.httpUrl).toBe('https://a.example.test/v2');
@@ -182,7 +184,7 @@ describe('starting runs in batches', () => {
     expect((await run(newer!)).reason).toContain(older);
   });
 
-  it('leaves what it does not decide to the full gate: paused jobs, misfires, early slots, repeats', async () => {
+  it('leaves what it does not decide to the full gate: paused jobs, misfires, early slots, repeats, changed jobs', async () => {
     const rec = recorder();
     const paused = await jobWith('ALLOW_ALL');
     const [p] = await queued(paused);
@@ -203,6 +205,15 @@ describe('starting runs in batches', () => {
     const [twice] = await queued(early, 1, { trigger: 'MANUAL' });
     const [first, second] = await Promise.all([rec.start(twice!), rec.start(twice!)]);
     expect([first.action, second.action].sort()).toEqual(['GONE', 'RUN']);
+
+    // Planned under version 1; the job's schedule changed since, and no longer has the slot.
+    const changed = await jobWith('ALLOW_ALL');
+    const [c] = await queued(changed);
+    await h.db.job.update({
+      where: { id: changed },
+      data: { version: 2, schedule: { update: { intervalSeconds: 7 } } },
+    });
+    expect(await rec.start(c!)).toMatchObject({ action: 'SKIPPED', status: 'SKIPPED' });
   });
 });
 

@@ -68,6 +68,32 @@ describe('starting a run', () => {
   });
 });
 
+describe('a job changed while its slot waited', () => {
+  /** The last whole minute: a slot of `* * * * *`, due a second ago. */
+  const lastMinute = () => new Date(Math.floor(Date.now() / 60_000) * 60_000 - 60_000);
+  const everyMinute = { scheduleType: 'CRON' as const, cronExpression: '* * * * *' };
+
+  it('skips the slot, saying why, when the schedule as it is now does not have it', async () => {
+    const jobId = await createJob(h, everyMinute);
+    const id = await slot(jobId, lastMinute(), ago(1));
+    await h.db.job.update({
+      where: { id: jobId },
+      data: { version: 2, schedule: { update: { cronExpression: '0 0 1 1 *' } } },
+    });
+    expect(await start(id)).toMatchObject({ action: 'SKIPPED', status: 'SKIPPED' });
+    expect((await run(id)).reason).toBe(
+      'job changed while the run waited (version 1 → 2): the slot is not in its schedule any more',
+    );
+  });
+
+  it('runs the slot when the change kept it (a new payload, the same schedule), under the new version', async () => {
+    const jobId = await createJob(h, everyMinute);
+    const id = await slot(jobId, lastMinute(), ago(1));
+    await h.db.job.update({ where: { id: jobId }, data: { version: 2 } });
+    expect(await start(id)).toMatchObject({ action: 'RUN', definitionVersion: 2 });
+  });
+});
+
 describe('misfire while waiting for a free worker', () => {
   it('IGNORE skips a slot that waited longer than the threshold', async () => {
     const jobId = await createJob(h, { intervalSeconds: 60, misfirePolicy: 'IGNORE' });
