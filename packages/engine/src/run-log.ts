@@ -63,8 +63,12 @@ function maskedJson(mask: (text: string) => string) {
       const masked = mask(text);
       return masked === text ? value : masked;
     }
-    if (value !== null && typeof value === 'object' && !Array.isArray(value))
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      // A new object only when a key changes (the common case allocates nothing).
+      const keys = Object.keys(value);
+      if (keys.every((k) => storable(mask(k)) === k)) return value;
       return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(mask(k)), v]));
+    }
     return value;
   };
 }
