@@ -55,37 +55,55 @@ async function until<T>(what: string, f: () => Promise<T | undefined | null>, ms
   }
 }
 
+const deps = () => ({ db: tdb.db, queues, redis, prefix });
+
+/** A ONCE DUMMY job of a new owner, sleeping `sleepMs` per run. */
+async function sleepingJob(name: string, sleepMs: number): Promise<string> {
+  const ownerId = newId();
+  await tdb.db.user.create({ data: { id: ownerId, email: `${name}@example.test`, passwordHash: 'x' } });
+  const { id } = await createJob(deps(), {
+    ownerId,
+    name,
+    type: 'DUMMY',
+    schedule: { type: 'ONCE', runAt: new Date() },
+    payload: { metadata: { sleepMs } },
+  });
+  return id;
+}
+
+/** Plans `jobId`'s slot, lets a worker process `workerId` start it, then kills that process (SIGKILL). */
+async function runThenKill(jobId: string, workerId: string) {
+  child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
+    cwd: root,
+    env: { ...process.env, ...workerEnv, DATABASE_URL: tdb.url, WORKER_ID: workerId },
+    stdio: 'ignore',
+  });
+  await createScheduler({ ...deps(), log: pino({ level: 'silent' }), instanceId: workerId }).tick();
+  const running = await until(`${workerId} to start the run`, () =>
+    tdb.db.jobRun.findFirst({ where: { jobId, status: 'RUNNING', workerId } }),
+  );
+  const exited = new Promise((r) => child!.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+  return running;
+}
+
+/** A worker in this process (replacing the previous survivor: only one serves the queue). */
+async function startSurvivor(workerId: string): Promise<WorkerService> {
+  await survivor?.stop();
+  survivor = createWorkerService(
+    loadConfig({ ...workerEnv, DATABASE_URL: tdb.url, WORKER_ID: workerId }),
+    pino({ level: 'silent' }),
+  );
+  await survivor.start();
+  return survivor;
+}
+
 describe('a worker killed with SIGKILL mid-run', () => {
   it('another worker takes the run over as a new attempt with the same key; exactly one success', async () => {
-    const ownerId = newId();
-    await tdb.db.user.create({ data: { id: ownerId, email: 'o@example.test', passwordHash: 'x' } });
-    const deps = { db: tdb.db, queues, redis, prefix };
-    const { id: jobId } = await createJob(deps, {
-      ownerId,
-      name: 'long',
-      type: 'DUMMY',
-      schedule: { type: 'ONCE', runAt: new Date() },
-      payload: { metadata: { sleepMs: 3000 } },
-    });
-
-    child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
-      cwd: root,
-      env: { ...process.env, ...workerEnv, DATABASE_URL: tdb.url, WORKER_ID: 'doomed' },
-      stdio: 'ignore',
-    });
-    await createScheduler({ ...deps, log: pino({ level: 'silent' }), instanceId: 't' }).tick();
-    const running = await until('the doomed worker to start the run', () =>
-      tdb.db.jobRun.findFirst({ where: { jobId, status: 'RUNNING', workerId: 'doomed' } }),
-    );
-    const exited = new Promise((r) => child!.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-
-    survivor = createWorkerService(
-      loadConfig({ ...workerEnv, DATABASE_URL: tdb.url, WORKER_ID: 'survivor' }),
-      pino({ level: 'silent' }),
-    );
-    await survivor.start();
+    const jobId = await sleepingJob('long', 3000);
+    const running = await runThenKill(jobId, 'doomed');
+    await startSurvivor('survivor');
     const success = await until('the run to succeed elsewhere', () =>
       tdb.db.jobRun.findFirst({ where: { jobId, status: 'SUCCESS' } }),
     );
@@ -105,16 +123,7 @@ describe('a worker stopped (SIGTERM) while a run outlasts its grace period', () 
     // Only the two workers of this test serve the queue.
     await survivor?.stop();
     survivor = undefined;
-    const ownerId = newId();
-    await tdb.db.user.create({ data: { id: ownerId, email: 'p@example.test', passwordHash: 'x' } });
-    const deps = { db: tdb.db, queues, redis, prefix };
-    const { id: jobId } = await createJob(deps, {
-      ownerId,
-      name: 'outlasts-grace',
-      type: 'DUMMY',
-      schedule: { type: 'ONCE', runAt: new Date() },
-      payload: { metadata: { sleepMs: 2000 } },
-    });
+    const jobId = await sleepingJob('outlasts-grace', 2000);
     const worker = (id: string) =>
       createWorkerService(
         loadConfig({ ...workerEnv, DATABASE_URL: tdb.url, WORKER_ID: id, SHUTDOWN_GRACE_SECONDS: '0' }),
@@ -122,7 +131,7 @@ describe('a worker stopped (SIGTERM) while a run outlasts its grace period', () 
       );
     const leaving = worker('leaving');
     await leaving.start();
-    await createScheduler({ ...deps, log: pino({ level: 'silent' }), instanceId: 't2' }).tick();
+    await createScheduler({ ...deps(), log: pino({ level: 'silent' }), instanceId: 't2' }).tick();
     const first = await until('the leaving worker to start the run', () =>
       tdb.db.jobRun.findFirst({ where: { jobId, status: 'RUNNING', workerId: 'leaving' } }),
     );
@@ -155,36 +164,11 @@ describe('a run cancelled while its worker is dead', () => {
   it('is closed CANCELLED by the worker that takes it over, and not run again', async () => {
     await survivor?.stop();
     survivor = undefined;
-    const ownerId = newId();
-    await tdb.db.user.create({ data: { id: ownerId, email: 'c@example.test', passwordHash: 'x' } });
-    const deps = { db: tdb.db, queues, redis, prefix };
-    const { id: jobId } = await createJob(deps, {
-      ownerId,
-      name: 'cancel-while-dead',
-      type: 'DUMMY',
-      schedule: { type: 'ONCE', runAt: new Date() },
-      payload: { metadata: { sleepMs: 3000 } },
-    });
-    child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
-      cwd: root,
-      env: { ...process.env, ...workerEnv, DATABASE_URL: tdb.url, WORKER_ID: 'doomed-too' },
-      stdio: 'ignore',
-    });
-    await createScheduler({ ...deps, log: pino({ level: 'silent' }), instanceId: 't3' }).tick();
-    const running = await until('the doomed worker to start the run', () =>
-      tdb.db.jobRun.findFirst({ where: { jobId, status: 'RUNNING', workerId: 'doomed-too' } }),
-    );
-    const exited = new Promise((r) => child!.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
+    const jobId = await sleepingJob('cancel-while-dead', 3000);
+    const running = await runThenKill(jobId, 'doomed-too');
     // Nobody hears the request now: it must outlive its message.
-    expect(await cancelRun(deps, running.id, { by: 'ops@example.test' })).toBe('CANCEL_REQUESTED');
-
-    survivor = createWorkerService(
-      loadConfig({ ...workerEnv, DATABASE_URL: tdb.url, WORKER_ID: 'survivor-2' }),
-      pino({ level: 'silent' }),
-    );
-    await survivor.start();
+    expect(await cancelRun(deps(), running.id, { by: 'ops@example.test' })).toBe('CANCEL_REQUESTED');
+    await startSurvivor('survivor-2');
     await until('the run to be closed CANCELLED', () =>
       tdb.db.jobRun.findFirst({ where: { id: running.id, status: 'CANCELLED' } }),
     );
