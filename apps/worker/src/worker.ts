@@ -4,7 +4,13 @@ import { createContextWriter, type ContextWriter } from './run-context-writer.ts
 import type { Config } from '@chronos/config';
 import type { JobTypeName, Service } from '@chronos/core';
 import { createDb, type Db, type Pool } from '@chronos/db';
-import { cancelChannel, createRunRecorder, createRunRecorderPool, type RunRecorder } from '@chronos/engine';
+import {
+  cancelChannel,
+  cancelsRequestedAmong,
+  createRunRecorder,
+  createRunRecorderPool,
+  type RunRecorder,
+} from '@chronos/engine';
 import { createSecretBox, keyIdOf, parseEncryptionKey } from '@chronos/core';
 import { CircuitBreakers } from '@chronos/executors';
 import {
@@ -124,6 +130,15 @@ export function createWorkerService(
       subscriber.on('error', (err) => log.warn({ err }, 'cancel subscriber error'));
       await subscriber.subscribe(cancelChannel(config.redis.prefix));
       subscriber.on('message', (_channel, runId: string) => inFlight.get(runId)?.abort(new RunCancelled()));
+      // Messages sent while the subscriber was reconnecting are lost; the requests are kept, so
+      // the runs in flight are checked against them once it is back.
+      subscriber.on('ready', () => {
+        cancelsRequestedAmong(redis as Redis, config.redis.prefix, [...inFlight.keys()])
+          .then((ids) => {
+            for (const id of ids) inFlight.get(id)?.abort(new RunCancelled());
+          })
+          .catch((err: unknown) => log.warn({ err }, 'checking cancel requests after a reconnect failed'));
+      });
       workers = createTypeWorkers({
         connection: redis,
         prefix: config.redis.prefix,

@@ -8,6 +8,7 @@ import { newId, slotKey } from '@chronos/core';
 import { createTestDatabase, type TestDatabase } from '@chronos/db/testing';
 import {
   bullJobId,
+  cancelRequestKey,
   createJob,
   createScheduler,
   requestCancel,
@@ -160,6 +161,31 @@ describe('a scheduled slot, end to end', () => {
       }
     })();
     await requestCancel(redis, prefix, running.id);
+    const [run] = await finished(id);
+    expect(run?.status).toBe('CANCELLED');
+  });
+
+  it('a cancel whose message was lost (its subscriber reconnecting) aborts the run once the subscriber is back', async () => {
+    const { id } = await createJob(deps(), {
+      ownerId,
+      name: 'cancel-lost-message',
+      type: 'DUMMY',
+      schedule: { type: 'ONCE', runAt: new Date() },
+      payload: { metadata: { sleepMs: 60_000 } },
+    });
+    await tick();
+    const running = await until('the run to start', () =>
+      tdb.db.jobRun.findFirst({ where: { jobId: id, status: 'RUNNING' } }),
+    );
+    // The request is kept, its message never arrives; then the worker's subscriber is disconnected.
+    await redis.set(cancelRequestKey(prefix, running.id), '1', 'EX', 60);
+    const clients = (await redis.client('LIST')) as string;
+    const subscriber = clients
+      .split('\n')
+      .find((line) => line.includes('name=chronos-worker-runner-1 ') && / flags=P /.test(line));
+    const clientId = subscriber?.match(/^id=(\d+) /)?.[1];
+    expect(clientId, "the worker's subscriber connection").toBeDefined();
+    await redis.client('KILL', 'ID', clientId as string);
     const [run] = await finished(id);
     expect(run?.status).toBe('CANCELLED');
   });

@@ -18,7 +18,8 @@ export function cancelChannel(prefix: string): string {
 /** How long a cancel request is kept beside its message (for a worker that takes the run over later). */
 const CANCEL_REQUEST_TTL_SECONDS = 7 * 24 * 3600;
 
-const cancelRequestKey = (prefix: string, runId: string) => `${prefix}:cancel-requested:${runId}`;
+/** Where a cancel request of `runId` is kept (see `requestCancel`). */
+export const cancelRequestKey = (prefix: string, runId: string) => `${prefix}:cancel-requested:${runId}`;
 
 /**
  * Asks whichever worker runs `runId` to abort it. The request is also kept: a worker that takes the
@@ -35,4 +36,17 @@ export async function requestCancel(redis: Redis, prefix: string, runId: string)
 /** Whether a cancel of `runId` was requested (see `requestCancel`). */
 export async function cancelRequested(redis: Redis, prefix: string, runId: string): Promise<boolean> {
   return (await redis.exists(cancelRequestKey(prefix, runId))) === 1;
+}
+
+/** The runs among `runIds` whose cancel was requested (one round trip). */
+export async function cancelsRequestedAmong(
+  redis: Redis,
+  prefix: string,
+  runIds: readonly string[],
+): Promise<string[]> {
+  if (runIds.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const id of runIds) pipeline.exists(cancelRequestKey(prefix, id));
+  const answers = (await pipeline.exec()) ?? [];
+  return runIds.filter((_, i) => answers[i]?.[1] === 1);
 }
