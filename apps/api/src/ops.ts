@@ -1,3 +1,4 @@
+import { rejectAfter } from '@chronos/core';
 import type { Express } from 'express';
 import type { ApiDeps } from './deps.ts';
 import { registerJobMetrics } from './metrics.ts';
@@ -6,15 +7,6 @@ import { registerJobMetrics } from './metrics.ts';
 export const READY_CHECK_TIMEOUT_MS = 2000;
 
 export type CheckState = 'up' | 'down';
-
-function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
-}
 
 /**
  * Runs every readiness check in parallel, each under its own deadline. The answer names only which
@@ -29,7 +21,11 @@ async function readiness(deps: ApiDeps): Promise<Record<string, CheckState>> {
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]): Promise<[string, CheckState]> => {
       try {
-        await within(check(), READY_CHECK_TIMEOUT_MS, name);
+        await rejectAfter(
+          check(),
+          READY_CHECK_TIMEOUT_MS,
+          `${name}: no answer within ${READY_CHECK_TIMEOUT_MS} ms`,
+        );
         return [name, 'up'];
       } catch (err) {
         deps.log.warn({ err, check: name }, 'readiness check failed');

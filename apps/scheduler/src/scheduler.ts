@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import type { Config } from '@chronos/config';
-import type { Service } from '@chronos/core';
+import { settleWithin, type Service } from '@chronos/core';
 import { createDb, type Db } from '@chronos/db';
 import { createScheduler, type Scheduler } from '@chronos/engine';
 import {
@@ -109,10 +109,7 @@ export function createSchedulerService(config: Config, log: Logger): SchedulerSe
       await engine?.stop();
       // Withdraw the shared skew (only if it was shared: a Redis that never answered would hang).
       if (redis && skewReportedAt > 0)
-        await Promise.race([
-          forgetSchedulerSkew(redis, config.redis.prefix, instanceId).catch(() => {}),
-          new Promise((resolve) => setTimeout(resolve, 1000).unref()),
-        ]);
+        await settleWithin(forgetSchedulerSkew(redis, config.redis.prefix, instanceId), 1000, undefined);
       if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
       if (queues) await closeQueues(queues);
       redis?.disconnect();

@@ -4,6 +4,7 @@ import {
   createMasker,
   parsePayload,
   payloadSchemas,
+  settleWithin,
   triggerInCode,
   type JobTypeName,
   type Masker,
@@ -54,14 +55,6 @@ export class WorkerShutdown extends Error {
 
 /** How long an aborted executor gets to stop (and log how) before the run's end is recorded. */
 export const ABORT_SETTLE_MS = 5000;
-
-/** Resolves when `p` settles or after `ms`, whichever comes first. */
-async function settled(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p.then(noop, noop), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}
-const noop = () => {};
 
 export interface RunProcessorDeps {
   /** Reads variables for templates. */
@@ -256,7 +249,7 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
     } catch (err) {
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : err;
       // The executor was told to stop: its end (and its last log lines) come before the run's.
-      if (controller.signal.aborted && running) await settled(running, ABORT_SETTLE_MS);
+      if (controller.signal.aborted && running) await settleWithin(running, ABORT_SETTLE_MS, undefined);
       if (reason instanceof WorkerShutdown) {
         // Not the run's outcome: it stays RUNNING and goes back to the queue, where another worker
         // takes it over as a new attempt (as after a crash, without waiting for the stall interval).

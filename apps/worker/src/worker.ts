@@ -11,7 +11,7 @@ import {
   createRunRecorderPool,
   type RunRecorder,
 } from '@chronos/engine';
-import { createSecretBox, keyIdOf, parseEncryptionKey } from '@chronos/core';
+import { createSecretBox, keyIdOf, parseEncryptionKey, settleWithin } from '@chronos/core';
 import { CircuitBreakers } from '@chronos/executors';
 import {
   closeQueues,
@@ -185,11 +185,8 @@ export function createWorkerService(
     async stop() {
       const all = [...workers.values()];
       const graceful = Promise.all(all.map((w) => w.close()));
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), config.worker.shutdownGraceMs);
-      });
-      if ((await Promise.race([graceful.then(() => 'done' as const), deadline])) === 'timeout') {
+      const drained = graceful.then(() => 'done' as const);
+      if ((await settleWithin(drained, config.worker.shutdownGraceMs, 'timeout' as const)) === 'timeout') {
         // Abort the runs still going: each goes back to its queue, still RUNNING, and another worker
         // takes it over as a new attempt (see WorkerShutdown). A run whose executor does not stop in
         // time is left to BullMQ's stall check, which hands it over the same way once this process
@@ -199,13 +196,8 @@ export function createWorkerService(
           'grace period over: handing runs in flight over',
         );
         for (const w of all) w.cancelAllJobs('worker shutting down');
-        clearTimeout(timer);
-        await Promise.race([
-          graceful,
-          new Promise((resolve) => (timer = setTimeout(resolve, ABORT_SETTLE_MS + 2000))),
-        ]);
+        await settleWithin(graceful, ABORT_SETTLE_MS + 2000, undefined);
       }
-      clearTimeout(timer);
       await runs?.drain();
       subscriber?.disconnect();
       if (queues) await closeQueues(queues);

@@ -8,3 +8,4 @@ export * from './schedule/index.ts';
 export * from './payloads/index.ts';
 export * from './templates/index.ts';
 export * from './secrets/index.ts';
+export * from './deadlines.ts';

@@ -5,6 +5,7 @@ import {
   createMasker,
   databasePayloadSchema,
   fieldIssues,
+  settleWithin,
   type DatabasePayloadInput,
 } from '@chronos/core';
 import { parseDatabaseUrl } from './database/database-url.ts';
@@ -12,7 +13,7 @@ import { jobErrorFor } from './database/job-errors.ts';
 import { connectMysql, describeMysqlError } from './database/mysql-session.ts';
 import { connectPostgres, describePostgresError } from './database/postgres-session.ts';
 import { resolveTarget } from './database/resolve-target.ts';
-import { toJsonValue, within, type DatabaseField, type DatabaseSession } from './database/session.ts';
+import { toJsonValue, type DatabaseField, type DatabaseSession } from './database/session.ts';
 import { bindQuery, buildCall } from './database/statement.ts';
 import { invalidPayload } from './errors.ts';
 import { compileOutboundPolicy, type LookupFunction } from './outbound-guard.ts';
@@ -178,7 +179,7 @@ export function createDatabaseExecutor(
       } catch (err) {
         state.running = false;
         clearTimeout(timer);
-        await within(session.rollback(), cleanupMs, undefined);
+        await settleWithin(session.rollback(), cleanupMs, undefined);
         throw err;
       } finally {
         await session.close(cleanupMs);
@@ -203,7 +204,7 @@ export function createDatabaseExecutor(
         // Still connecting: the run closes the connection as soon as it has one.
         if (session) {
           if (state.running) await session.cancel(cleanupMs);
-          if (!(await within(settled, cleanupMs, false))) session.destroy();
+          if (!(await settleWithin(settled, cleanupMs, false))) session.destroy();
         }
         stop(reason);
       })();

@@ -1,4 +1,4 @@
-import { RetryableJobError } from '@chronos/core';
+import { RetryableJobError, rejectAfter } from '@chronos/core';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from './redis-target.ts';
 
@@ -112,10 +112,7 @@ export class RedisPool {
 async function quit(redis: Redis): Promise<void> {
   if (redis.status === 'end') return;
   try {
-    await Promise.race([
-      redis.quit(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('QUIT timed out')), 2000).unref()),
-    ]);
+    await rejectAfter(redis.quit(), 2000, 'QUIT timed out');
   } catch {
     redis.disconnect();
   }

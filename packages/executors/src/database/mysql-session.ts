@@ -1,8 +1,8 @@
 import type { EventEmitter } from 'node:events';
 import { connect as netConnect } from 'node:net';
 import mysql, { type Connection, type ConnectionOptions, type FieldPacket } from 'mysql2';
+import { settleWithin } from '@chronos/core';
 import {
-  within,
   type BeginOptions,
   type ConnectOptions,
   type DatabaseField,
@@ -170,11 +170,11 @@ export async function connectMysql(options: ConnectOptions): Promise<DatabaseSes
           control.destroy();
         }
       })();
-      await within(killed, timeoutMs, undefined);
+      await settleWithin(killed, timeoutMs, undefined);
     },
 
     async close(timeoutMs) {
-      const ended = await within(
+      const ended = await settleWithin(
         new Promise<boolean>((resolve) => conn.end(() => resolve(true))),
         timeoutMs,
         false,

@@ -1,7 +1,7 @@
 import { connect as netConnect } from 'node:net';
 import pg from 'pg';
+import { settleWithin } from '@chronos/core';
 import {
-  within,
   tlsOptions,
   type BeginOptions,
   type ConnectOptions,
@@ -166,11 +166,11 @@ export async function connectPostgres(options: ConnectOptions): Promise<Database
         socket.on('error', () => resolve());
         socket.on('close', () => resolve());
       });
-      return within(sent, timeoutMs, undefined);
+      return settleWithin(sent, timeoutMs, undefined);
     },
 
     async close(timeoutMs) {
-      const ended = await within(
+      const ended = await settleWithin(
         client.end().then(() => true),
         timeoutMs,
         false,

@@ -97,20 +97,3 @@ export function toJsonValue(value: unknown): unknown {
       return String(value);
   }
 }
-
-/** Bounds a promise; resolves to `fallback` after `ms`. */
-export function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
-  return new Promise<T>((resolve) => {
-    const timer = setTimeout(() => resolve(fallback), ms);
-    promise.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(fallback);
-      },
-    );
-  });
-}
