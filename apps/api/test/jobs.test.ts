@@ -149,6 +149,18 @@ describe('POST /jobs', () => {
 
     const missing = await t.call('post', '/jobs', { token: alice.token, body: { type: 'DUMMY' } });
     expect(paths(missing)).toEqual(['name', 'schedule']);
+
+    // A trigger's values inserted into code: refused with the field, and where they go instead.
+    const script = await t.call('post', '/jobs', {
+      token: alice.token,
+      body: {
+        ...dummyJob('bad-script'),
+        type: 'SCRIPT',
+        payload: { scriptContent: 'echo {{trigger.body.name}}' },
+      },
+    });
+    expect(paths(script)).toEqual(['payload.scriptContent']);
+    expect(script.text).toMatch(/scriptEnv/);
     expect(await t.db.job.count()).toBe(before);
   });
 

@@ -201,7 +201,8 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
       timer = setTimeout(() => controller.abort(new RunTimeout(timeoutSeconds)), timeoutSeconds * 1000);
 
       const codeIssue = triggerInCode(type, row.payload);
-      if (codeIssue) throw new PermanentJobError(codeIssue, 'TRIGGER_IN_CODE');
+      if (codeIssue)
+        throw new PermanentJobError(`payload.${codeIssue.field} ${codeIssue.message}`, 'TRIGGER_IN_CODE');
       const inputs = await resolveRunInputs(deps.db, deps.secretBox, {
         job: { id: row.job.id, name: row.job.name, ownerId: row.job.ownerId },
         run: {

@@ -228,6 +228,21 @@ describe('a scheduled slot, end to end', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it('a script may hold {{trigger…}} as literal text (escaped): it runs and prints it', async () => {
+    const { id } = await createJob(deps(), {
+      ownerId,
+      name: 'escaped-script',
+      type: 'SCRIPT',
+      schedule: { type: 'ONCE', runAt: new Date(Date.now() + 3_600_000) },
+      payload: { scriptContent: "echo 'literal {{{{trigger.body.name}}'" },
+    });
+    await triggerRun(deps(), { jobId: id, trigger: 'MANUAL', payload: { body: { name: 'x' } } });
+    const [run] = await finished(id);
+    expect(run?.status).toBe('SUCCESS');
+    const lines = await tdb.db.jobRunLog.findMany({ where: { runId: run!.id } });
+    expect(lines.map((l) => l.message)).toContain('literal {{trigger.body.name}}');
+  });
+
   it('with overlap SKIP, slots that come due during a long run are skipped and say why', async () => {
     const anchor = new Date(Date.now() + 200);
     const { id } = await createJob(deps(), {

@@ -3,6 +3,7 @@ import {
   newId,
   parsePayload,
   payloadSchemas,
+  triggerInCode,
   validateSchedule,
   type FieldIssue,
   type JobTypeName,
@@ -27,8 +28,9 @@ export type JobDefinitionRow = Prisma.JobGetPayload<{ include: typeof JOB_DEFINI
 
 /**
  * A payload as job_payloads columns: validated by the type's schema (defaults applied, field paths
- * under `pathPrefix`), with absent and null values left out so the columns take their defaults.
- * Types without a schema in this version pass through unchecked.
+ * under `pathPrefix`), with absent and null values left out so the columns take their defaults. A
+ * code field (SCRIPT `scriptContent`, DATABASE `query`) may not insert a trigger's values
+ * (`triggerInCode`). Types without a schema in this version pass through unchecked.
  */
 export function payloadColumns(
   type: JobTypeName,
@@ -39,6 +41,11 @@ export function payloadColumns(
     type in payloadSchemas
       ? (parsePayload(type as keyof typeof payloadSchemas, input, pathPrefix) as Record<string, unknown>)
       : input;
+  const code = triggerInCode(type, parsed);
+  if (code)
+    throw new ValidationError(`${pathPrefix}.${code.field} ${code.message}`, [
+      { path: `${pathPrefix}.${code.field}`, message: code.message },
+    ]);
   return Object.fromEntries(Object.entries(parsed).filter(([, v]) => v !== null && v !== undefined));
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { hasTemplate, namesTrigger, triggerInCodeMessage } from './template.ts';
+import { hasTemplate } from './template.ts';
 
 /** URL schemes a DATABASE job may target; `postgres`/`postgresql` and `mysql`/`mariadb` are synonyms. */
 export const DATABASE_URL_SCHEMES = ['postgres', 'postgresql', 'mysql', 'mariadb'] as const;
@@ -118,7 +118,6 @@ export const databasePayloadSchema = z
       .string()
       .max(1024 * 1024, 'must be at most 1 MiB')
       .refine((q) => q.trim() !== '', 'must not be empty')
-      .refine((q) => !namesTrigger(q), triggerInCodeMessage('DATABASE'))
       .nullish(),
     /** Array: positional (`$1` on PostgreSQL, `?` on MySQL). Object: named (`:name`). */
     parameters: parametersSchema.nullish(),

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { namesTrigger, triggerInCodeMessage } from './template.ts';
 
 /** The interpreters a SCRIPT job may name; a worker refuses the run when its binary is not installed. */
 export const SCRIPT_INTERPRETERS = ['bash', 'sh', 'node', 'python3'] as const;
@@ -85,8 +84,7 @@ export const scriptPayloadSchema = z.object({
   scriptContent: z
     .string({ error: (issue) => (issue.input == null ? 'is required' : 'must be a string') })
     .max(1024 * 1024, 'must be at most 1 MiB')
-    .refine((s) => s.trim() !== '', 'is required')
-    .refine((s) => !namesTrigger(s), triggerInCodeMessage('SCRIPT')),
+    .refine((s) => s.trim() !== '', 'is required'),
   /** @defaultValue 'bash' */
   scriptInterpreter: z
     .enum(SCRIPT_INTERPRETERS, { error: `must be one of ${SCRIPT_INTERPRETERS.join(', ')}` })

@@ -68,14 +68,19 @@ export function triggerInCodeMessage(type: string): string {
 }
 
 /**
- * What is wrong when the code field of `payload` (stored columns, before rendering) names the
- * trigger, else null: a run refuses such a payload even when its definition predates the check.
+ * The code field of `payload` (as defined, before rendering) that names the trigger, with what is
+ * wrong, else null. Checked where a definition is validated, and by the worker before rendering (a
+ * definition may predate the check) — never on a rendered payload, where `{{trigger…}}` can be plain
+ * text (an escaped `{{{{`, a variable's value).
  */
-export function triggerInCode(type: string, payload: Readonly<Record<string, unknown>>): string | null {
+export function triggerInCode(
+  type: string,
+  payload: Readonly<Record<string, unknown>>,
+): { field: string; message: string } | null {
   const code = CODE_FIELDS[type];
   if (!code) return null;
   const value = payload[code.field];
   return typeof value === 'string' && namesTrigger(value)
-    ? `payload.${code.field} ${triggerInCodeMessage(type)}`
+    ? { field: code.field, message: triggerInCodeMessage(type) }
     : null;
 }

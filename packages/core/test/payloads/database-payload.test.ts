@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { databasePayloadSchema } from '../../src/payloads/database-payload.ts';
+import { triggerInCode } from '../../src/payloads/template.ts';
 
 /** `path → message` of every issue, for compact assertions. */
 function issues(input: unknown): Record<string, string> {
@@ -110,18 +111,18 @@ describe('databasePayloadSchema', () => {
 });
 
 describe('trigger values and SQL', () => {
-  it('refuses {{trigger.…}} in the query (it would run as SQL): trigger values go in as parameters', () => {
+  it('a query that inserts {{trigger.…}} is named (it would run as SQL): trigger values go in as parameters', () => {
     expect(
-      issues({ databaseUrl: URL_, query: "SELECT * FROM t WHERE name = '{{trigger.body.name}}'" }),
+      triggerInCode('DATABASE', { query: "SELECT * FROM t WHERE name = '{{trigger.body.name}}'" }),
     ).toEqual({
-      query: expect.stringMatching(/pass them as parameters/),
+      field: 'query',
+      message: expect.stringMatching(/pass them as parameters/),
     });
     expect(
-      issues({
-        databaseUrl: URL_,
+      triggerInCode('DATABASE', {
         query: 'SELECT * FROM {{var.SCHEMA}}.t WHERE name = $1',
         parameters: ['{{trigger.body.name}}'],
       }),
-    ).toEqual({});
+    ).toBeNull();
   });
 });
