@@ -58,14 +58,27 @@ export function createMasker(secrets: Iterable<string>): Masker {
   };
 }
 
+/**
+ * The secret as a URL's path encodes it ('/' kept, '{' as %7B, …), when that form is faithful: a
+ * secret the URL parser would cut or rewrite (at '?', '#', '\\', dot segments) has none, rather
+ * than a fragment that would mask innocent text.
+ */
+function urlPathForm(secret: string): string[] {
+  try {
+    const form = new URL(`http://h/${secret}`).pathname.slice(1);
+    return decodeURIComponent(form) === secret ? [form] : [];
+  } catch {
+    return [];
+  }
+}
+
 function formsOf(secret: string): string[] {
   const json = JSON.stringify(secret).slice(1, -1);
   return [
     secret,
     encodeURIComponent(secret),
     new URLSearchParams({ s: secret }).toString().slice(2),
-    // As a URL path encodes it ('/' kept, '{' as %7B, …): a secret in a URL's path.
-    new URL(`http://h/${secret}`).pathname.slice(1),
+    ...urlPathForm(secret),
     json,
     JSON.stringify(json).slice(1, -1),
     ...base64Cores(Buffer.from(secret, 'utf8')),
