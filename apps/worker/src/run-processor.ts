@@ -53,6 +53,8 @@ export class WorkerShutdown extends Error {
   }
 }
 
+const yes = () => true;
+
 /** How long an aborted executor gets to stop (and log how) before the run's end is recorded. */
 export const ABORT_SETTLE_MS = 5000;
 
@@ -122,167 +124,186 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
       deps.log.info({ runId }, 'run cancelled while its worker was lost: not taken over');
       return { started: false, reason: 'cancelled' };
     }
-    // Registered before the gate: a cancel sent as soon as the run is RUNNING finds it here.
+    // Registered before the gate: a cancel sent as soon as the run is RUNNING finds it here, and
+    // so does the worker's shutdown (BullMQ's signal), whenever it comes.
     const controller = new AbortController();
-    deps.inFlight.set(runId, controller);
-    let decision: Awaited<ReturnType<RunRecorder['start']>>;
-    try {
-      decision = await deps.runs.start(runId, { jobId, takeover });
-    } catch (err) {
-      deps.inFlight.delete(runId);
-      throw err;
-    }
-    if (decision.action !== 'RUN') deps.inFlight.delete(runId);
-    if (decision.action === 'GONE' || decision.action === 'SKIPPED') {
-      deps.log.info({ runId, decision: decision.action, reason: decision.reason }, 'run not started');
-      return { started: false, reason: decision.reason };
-    }
-    if (decision.action === 'DEFER') {
-      for (const id of decision.cancel) await requestCancel(deps.redis, deps.prefix, id);
-      await job.moveToDelayed(Date.now() + (decision.delayMs ?? deps.deferMs ?? 500), token);
-      throw new DelayedError();
-    }
-    // A later redelivery of this BullMQ job must find the attempt that now runs.
-    if (decision.tookOverFrom) await job.updateData({ ...job.data, runId: decision.runId });
-
-    const { runId: currentRunId, run: row } = decision;
-    if (currentRunId !== runId) {
-      deps.inFlight.delete(runId);
-      deps.inFlight.set(currentRunId, controller);
-    }
-    let masker: Masker | undefined;
-    const mask = (t: string) => (masker ? masker.mask(t) : t);
-    const runLog = createRunLogger(deps.runs.writeLog, currentRunId, {
-      ...deps.runLog,
-      mask,
-      onError: (err) => deps.log.warn({ err, runId: currentRunId }, 'run log write failed'),
-    });
     const onWorkerAbort = () => controller.abort(new WorkerShutdown());
+    const ids = new Set([runId]);
+    deps.inFlight.set(runId, controller);
     signal?.addEventListener('abort', onWorkerAbort, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    const finish = async (input: Omit<FinishInput, 'runId' | 'lockToken'>) =>
-      deps.runs.finish(
-        { runId: currentRunId, jobId: decision.jobId, lockToken: decision.lockToken, ...input },
-        await runLog.detach(),
-      );
-    const startedAt = new Date();
-    let resolved: Record<string, unknown> | undefined;
-    let running: Promise<ExecResult> | undefined;
-    /** Queues the run's context document (inputs and output, masked) once its finish was accepted. */
-    const keepContext = (
-      accepted: boolean,
-      status: RunStatus,
-      extra: { output?: unknown; errorMessage?: string | null; errorCode?: string | null },
-    ) => {
-      if (!deps.contexts || !accepted) return;
-      deps.contexts.write(
-        buildRunContext({
-          run: {
-            id: currentRunId,
-            jobId: row.job.id,
-            attempt: row.attempt,
-            definitionVersion: decision.definitionVersion,
-            trigger: row.trigger,
-            status,
-            errorMessage: extra.errorMessage ?? null,
-            errorCode: extra.errorCode ?? null,
-            startTime: startedAt,
-            endTime: new Date(),
-          },
-          inputs: resolved ?? {},
-          output: extra.output,
-          masker: masker ?? createMasker([]),
-        }),
-      );
-    };
+    if (signal?.aborted) onWorkerAbort();
     try {
-      const timeoutSeconds =
-        row.payload.timeoutSeconds ?? row.job.timeoutSeconds ?? deps.defaultTimeoutSeconds;
-      timer = setTimeout(() => controller.abort(new RunTimeout(timeoutSeconds)), timeoutSeconds * 1000);
+      return await gateAndRun();
+    } finally {
+      signal?.removeEventListener('abort', onWorkerAbort);
+      // Only this processor's entries (the same run may have come back to this worker meanwhile).
+      for (const id of ids) if (deps.inFlight.get(id) === controller) deps.inFlight.delete(id);
+    }
 
-      const codeIssue = triggerInCode(type, row.payload);
-      if (codeIssue)
-        throw new PermanentJobError(`payload.${codeIssue.field} ${codeIssue.message}`, 'TRIGGER_IN_CODE');
-      const inputs = await resolveRunInputs(deps.db, deps.secretBox, {
-        job: { id: row.job.id, name: row.job.name, ownerId: row.job.ownerId },
-        run: {
-          id: currentRunId,
-          scheduledTime: row.scheduledTime,
-          attempt: row.attempt,
-          idempotencyKey: row.idempotencyKey,
-        },
-        payload: row.payload,
-        trigger: (row.triggerPayload ?? null) as never,
-      });
-      masker = inputs.masker;
-      resolved = inputs.payload as Record<string, unknown>;
-      if (!execute)
-        throw new PermanentJobError(`no executor for ${type} jobs in this version of Chronos`, 'NO_EXECUTOR');
-      const payload = executorPayload(type, inputs.payload);
-      // Cancelled, timed out or shut down while the inputs resolved: the executor never starts.
-      controller.signal.throwIfAborted();
-      runLog.info('run started', { attempt: row.attempt, worker: deps.workerId, timeoutSeconds });
-      running = execute(payload, {
-        runId: currentRunId,
-        jobId: row.job.id,
-        attempt: row.attempt,
-        idempotencyKey: row.idempotencyKey,
-        signal: controller.signal,
-        log: runLog,
-        outbound: deps.outbound,
-        breakers: deps.breakers,
-      });
-      const result = await Promise.race([
-        running,
-        new Promise<never>((_, reject) =>
-          controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }),
-        ),
-      ]);
-      runLog.info('run succeeded');
-      const output = masker.maskDeep(result.output ?? null) ?? null;
-      const done = await finish({
-        status: 'SUCCESS',
-        exitCode: result.exitCode ?? null,
-        output: output as never,
-      });
-      keepContext(done.accepted, 'SUCCESS', { output });
-      return { started: true, status: 'SUCCESS' };
-    } catch (err) {
-      const reason: unknown = controller.signal.aborted ? controller.signal.reason : err;
-      // The executor was told to stop: its end (and its last log lines) come before the run's.
-      if (controller.signal.aborted && running) await settleWithin(running, ABORT_SETTLE_MS, undefined);
-      if (reason instanceof WorkerShutdown) {
-        // Not the run's outcome: it stays RUNNING and goes back to the queue, where another worker
-        // takes it over as a new attempt (as after a crash, without waiting for the stall interval).
-        runLog.warn('the worker shut down before the run ended: another worker takes it over');
-        await runLog.close();
-        await job.moveToDelayed(Date.now(), token);
+    /** The gate, then the run: everything after the abort controller is registered. */
+    async function gateAndRun() {
+      const decision = await deps.runs.start(runId, { jobId, takeover });
+      if (decision.action === 'GONE' || decision.action === 'SKIPPED') {
+        deps.log.info({ runId, decision: decision.action, reason: decision.reason }, 'run not started');
+        return { started: false, reason: decision.reason };
+      }
+      if (decision.action === 'DEFER') {
+        for (const id of decision.cancel) await requestCancel(deps.redis, deps.prefix, id);
+        await job.moveToDelayed(Date.now() + (decision.delayMs ?? deps.deferMs ?? 500), token);
         throw new DelayedError();
       }
-      const status =
-        reason instanceof RunTimeout ? 'TIMEOUT' : reason instanceof RunCancelled ? 'CANCELLED' : 'FAILURE';
-      const fields = errorFields(reason);
-      const message = mask((reason as Error)?.message ?? String(reason));
-      runLog.error(`run ended ${status}: ${message}`, { code: fields.code ?? status });
-      if (!(reason instanceof ChronosError) && status === 'FAILURE')
-        deps.log.warn(
-          { err: masker ? masker.maskDeep(reason) : reason, runId: currentRunId },
-          'executor threw an untyped error',
-        );
-      const errorCode = status === 'FAILURE' ? (fields.code ?? 'ERROR') : status;
-      const done = await finish({
-        status,
-        errorMessage: message,
-        errorCode,
-        httpStatus: fields.httpStatus,
-        exitCode: fields.exitCode,
+      const { runId: currentRunId, run: row } = decision;
+      if (currentRunId !== runId) {
+        ids.add(currentRunId);
+        deps.inFlight.set(currentRunId, controller);
+      }
+      // A later redelivery of this BullMQ job must find the attempt that now runs.
+      if (decision.tookOverFrom) await job.updateData({ ...job.data, runId: decision.runId });
+      let masker: Masker | undefined;
+      const mask = (t: string) => (masker ? masker.mask(t) : t);
+      const runLog = createRunLogger(deps.runs.writeLog, currentRunId, {
+        ...deps.runLog,
+        mask,
+        onError: (err) => deps.log.warn({ err, runId: currentRunId }, 'run log write failed'),
       });
-      keepContext(done.accepted, status, { errorMessage: message, errorCode });
-      return { started: true, status };
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onWorkerAbort);
-      deps.inFlight.delete(currentRunId);
+      let timer: NodeJS.Timeout | undefined;
+      const finish = async (input: Omit<FinishInput, 'runId' | 'lockToken'>) =>
+        deps.runs.finish(
+          { runId: currentRunId, jobId: decision.jobId, lockToken: decision.lockToken, ...input },
+          await runLog.detach(),
+        );
+      const startedAt = new Date();
+      let resolved: Record<string, unknown> | undefined;
+      let running: Promise<ExecResult> | undefined;
+      /** Queues the run's context document (inputs and output, masked) once its finish was accepted. */
+      const keepContext = (
+        accepted: boolean,
+        status: RunStatus,
+        extra: { output?: unknown; errorMessage?: string | null; errorCode?: string | null },
+      ) => {
+        if (!deps.contexts || !accepted) return;
+        deps.contexts.write(
+          buildRunContext({
+            run: {
+              id: currentRunId,
+              jobId: row.job.id,
+              attempt: row.attempt,
+              definitionVersion: decision.definitionVersion,
+              trigger: row.trigger,
+              status,
+              errorMessage: extra.errorMessage ?? null,
+              errorCode: extra.errorCode ?? null,
+              startTime: startedAt,
+              endTime: new Date(),
+            },
+            inputs: resolved ?? {},
+            output: extra.output,
+            masker: masker ?? createMasker([]),
+          }),
+        );
+      };
+      try {
+        const timeoutSeconds =
+          row.payload.timeoutSeconds ?? row.job.timeoutSeconds ?? deps.defaultTimeoutSeconds;
+        timer = setTimeout(() => controller.abort(new RunTimeout(timeoutSeconds)), timeoutSeconds * 1000);
+
+        const codeIssue = triggerInCode(type, row.payload);
+        if (codeIssue)
+          throw new PermanentJobError(`payload.${codeIssue.field} ${codeIssue.message}`, 'TRIGGER_IN_CODE');
+        const inputs = await resolveRunInputs(deps.db, deps.secretBox, {
+          job: { id: row.job.id, name: row.job.name, ownerId: row.job.ownerId },
+          run: {
+            id: currentRunId,
+            scheduledTime: row.scheduledTime,
+            attempt: row.attempt,
+            idempotencyKey: row.idempotencyKey,
+          },
+          payload: row.payload,
+          trigger: (row.triggerPayload ?? null) as never,
+        });
+        masker = inputs.masker;
+        resolved = inputs.payload as Record<string, unknown>;
+        if (!execute)
+          throw new PermanentJobError(
+            `no executor for ${type} jobs in this version of Chronos`,
+            'NO_EXECUTOR',
+          );
+        const payload = executorPayload(type, inputs.payload);
+        // Cancelled, timed out or shut down while the inputs resolved: the executor never starts.
+        controller.signal.throwIfAborted();
+        runLog.info('run started', { attempt: row.attempt, worker: deps.workerId, timeoutSeconds });
+        running = execute(payload, {
+          runId: currentRunId,
+          jobId: row.job.id,
+          attempt: row.attempt,
+          idempotencyKey: row.idempotencyKey,
+          signal: controller.signal,
+          log: runLog,
+          outbound: deps.outbound,
+          breakers: deps.breakers,
+        });
+        const result = await Promise.race([
+          running,
+          new Promise<never>((_, reject) =>
+            controller.signal.addEventListener('abort', () => reject(controller.signal.reason), {
+              once: true,
+            }),
+          ),
+        ]);
+        runLog.info('run succeeded');
+        const output = masker.maskDeep(result.output ?? null) ?? null;
+        const done = await finish({
+          status: 'SUCCESS',
+          exitCode: result.exitCode ?? null,
+          output: output as never,
+        });
+        keepContext(done.accepted, 'SUCCESS', { output });
+        return { started: true, status: 'SUCCESS' };
+      } catch (err) {
+        const reason: unknown = controller.signal.aborted ? controller.signal.reason : err;
+        // The executor was told to stop: its end (and its last log lines) come before the run's.
+        const stopped =
+          !controller.signal.aborted || !running
+            ? true
+            : await settleWithin(running.then(yes, yes), ABORT_SETTLE_MS, false);
+        if (reason instanceof WorkerShutdown) {
+          // Not the run's outcome: it stays RUNNING. Its executor stopped: the run goes back to the
+          // queue, where another worker takes it over at once as a new attempt. It did not stop: the
+          // run is never handed over while it may still be going here — it stays this worker's until
+          // the process is gone and BullMQ's stall check hands it over the same way.
+          runLog.warn(
+            stopped
+              ? 'the worker shut down before the run ended: another worker takes it over'
+              : 'the worker shut down before the run ended and its executor did not stop: another worker takes it over once this one is gone',
+          );
+          await runLog.close();
+          if (!stopped) return new Promise<never>(() => {});
+          await job.moveToDelayed(Date.now(), token);
+          throw new DelayedError();
+        }
+        const status =
+          reason instanceof RunTimeout ? 'TIMEOUT' : reason instanceof RunCancelled ? 'CANCELLED' : 'FAILURE';
+        const fields = errorFields(reason);
+        const message = mask((reason as Error)?.message ?? String(reason));
+        runLog.error(`run ended ${status}: ${message}`, { code: fields.code ?? status });
+        if (!(reason instanceof ChronosError) && status === 'FAILURE')
+          deps.log.warn(
+            { err: masker ? masker.maskDeep(reason) : reason, runId: currentRunId },
+            'executor threw an untyped error',
+          );
+        const errorCode = status === 'FAILURE' ? (fields.code ?? 'ERROR') : status;
+        const done = await finish({
+          status,
+          errorMessage: message,
+          errorCode,
+          httpStatus: fields.httpStatus,
+          exitCode: fields.exitCode,
+        });
+        keepContext(done.accepted, status, { errorMessage: message, errorCode });
+        return { started: true, status };
+      } finally {
+        clearTimeout(timer);
+      }
     }
   };
 }
