@@ -77,6 +77,7 @@ export function createSchedulerService(config: Config, log: Logger): SchedulerSe
         batchSize: config.scheduler.batchSize,
         misfireThresholdSeconds: config.scheduler.misfireThresholdSeconds,
         reconcileMs: config.scheduler.reconcileMs,
+        defaultRunTimeoutSeconds: config.worker.defaultRunTimeoutSeconds,
         onSkew: (ms) => {
           clockSkewMs = ms;
           skewGauge.set(ms);

@@ -1,4 +1,5 @@
 import { isJobType, queueName, type JobTypeName } from '@chronos/core';
+import { cancelRequestKey } from './changes.ts';
 import { bullJobId } from './enqueue.ts';
 import type { EngineDeps } from './job-changes.ts';
 import { finishRun } from './runs.ts';
@@ -23,20 +24,28 @@ interface RunningRow {
  * processor could not record the end, say while Postgres was down) or are gone, will never be
  * finished by anyone. Each is closed as FAILURE / WORKER_LOST through `finishRun`, fenced by the lock
  * token read here (a worker that finishes it meanwhile wins), so the retry policy, the DLQ,
- * statistics and the job's status follow as after any failure. Runs started less than `olderThanMs`
- * ago are not looked at.
+ * statistics and the job's status follow as after any failure — or CANCELLED when a cancel of the
+ * run was requested (`requestCancel`): not retried, not dead-lettered.
+ *
+ * A BullMQ job also ends while its worker still runs it when the worker stopped renewing its lock
+ * (a blocked event loop, Redis away) long enough to be stalled twice. That worker aborts the run at
+ * its timeout at the latest, so a run is looked at only once its timeout (the payload's, else the
+ * job's, else `defaultTimeoutSeconds`) and `graceMs` more have passed since it started: it is never
+ * closed, and perhaps retried, while an executor may still be running it.
  */
 export async function closeAbandonedRuns(
   deps: EngineDeps,
-  opts: { olderThanMs: number; random?: () => number },
+  opts: { defaultTimeoutSeconds: number; graceMs: number; random?: () => number },
 ): Promise<number> {
   let closed = 0;
   let cursor: { start: Date; id: string } | null = null;
   for (;;) {
     const rows: RunningRow[] = await deps.db.$queryRaw`
       SELECT r.id, r.idempotency_key, r.attempt, r.lock_token, r.start_time, j.type::text AS type
-        FROM job_runs r JOIN jobs j ON j.id = r.job_id
-       WHERE r.status = 'RUNNING' AND r.start_time < now() - ${opts.olderThanMs} * interval '1 millisecond'
+        FROM job_runs r JOIN jobs j ON j.id = r.job_id LEFT JOIN job_payloads p ON p.job_id = j.id
+       WHERE r.status = 'RUNNING'
+         AND r.start_time < now() - make_interval(secs => coalesce(p.timeout_seconds, j.timeout_seconds, ${opts.defaultTimeoutSeconds}))
+                                  - ${opts.graceMs} * interval '1 millisecond'
          AND (${cursor === null} OR (r.start_time, r.id) > (${cursor?.start ?? new Date(0)}::timestamptz, ${cursor?.id ?? ''}))
        ORDER BY r.start_time, r.id
        LIMIT ${PAGE}`;
@@ -44,7 +53,8 @@ export async function closeAbandonedRuns(
     const candidates = rows.filter((r) => r.lock_token !== null && isJobType(r.type));
     // Every BullMQ job that may carry each run: created (timestamp) and ended (finishedOn), or gone.
     const pipeline = deps.redis.pipeline();
-    for (const r of candidates)
+    for (const r of candidates) {
+      pipeline.exists(cancelRequestKey(deps.prefix, r.id));
       for (let a = 1; a <= r.attempt; a++)
         pipeline.hmget(
           `${deps.prefix}:${queueName(r.type as JobTypeName)}:${bullJobId(r.idempotency_key, a)}`,
@@ -52,9 +62,11 @@ export async function closeAbandonedRuns(
           'finishedOn',
           'failedReason',
         );
+    }
     const answers = (await pipeline.exec()) ?? [];
     let i = 0;
     for (const r of candidates) {
+      const cancelRequested = answers[i++]?.[1] === 1;
       let open = false;
       const reasons: string[] = [];
       for (let a = 1; a <= r.attempt; a++) {
@@ -65,15 +77,24 @@ export async function closeAbandonedRuns(
       }
       if (open) continue;
       const why = reasons.length > 0 ? `failed: ${reasons.join('; ')}` : 'completed or removed';
+      const ended = `its queue job ended (${why}) without the run's end being recorded`;
       const out = await finishRun(
         deps.db,
-        {
-          runId: r.id,
-          lockToken: r.lock_token as string,
-          status: 'FAILURE',
-          errorCode: 'WORKER_LOST',
-          errorMessage: `its queue job ended (${why}) without the run's end being recorded: no worker will finish it`,
-        },
+        cancelRequested
+          ? {
+              runId: r.id,
+              lockToken: r.lock_token as string,
+              status: 'CANCELLED',
+              errorCode: 'CANCELLED',
+              errorMessage: `cancelled; ${ended}`,
+            }
+          : {
+              runId: r.id,
+              lockToken: r.lock_token as string,
+              status: 'FAILURE',
+              errorCode: 'WORKER_LOST',
+              errorMessage: `${ended}: no worker will finish it`,
+            },
         {
           redis: deps.redis,
           prefix: deps.prefix,

@@ -39,12 +39,13 @@ export interface SchedulerOptions {
   chunkLimit?: number;
   /** How often recorded slots are checked against Redis. @defaultValue 5000 */
   reconcileMs?: number;
-  /**
-   * How often RUNNING runs no worker will finish are looked for (`closeAbandonedRuns`), and how long
-   * a run must have been running to be looked at. @defaultValue 60000 each
-   */
+  /** How often RUNNING runs no worker will finish are looked for (`closeAbandonedRuns`). @defaultValue 60000 */
   abandonedCheckMs?: number;
-  abandonedAfterMs?: number;
+  /**
+   * The deployment's run timeout (DEFAULT_RUN_TIMEOUT_SECONDS): a run is looked at only once its
+   * timeout and a minute more have passed. @defaultValue 3600
+   */
+  defaultRunTimeoutSeconds?: number;
   /** Called with each measured database-minus-process clock skew (ms). */
   onSkew?: (ms: number) => void;
   /**
@@ -106,7 +107,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
   const chunkLimit = opts.chunkLimit ?? 1000;
   const reconcileMs = opts.reconcileMs ?? 5000;
   const abandonedCheckMs = opts.abandonedCheckMs ?? 60_000;
-  const abandonedAfterMs = opts.abandonedAfterMs ?? 60_000;
+  const defaultRunTimeoutSeconds = opts.defaultRunTimeoutSeconds ?? 3600;
   const { db, queues, log } = opts;
 
   let skew = 0;
@@ -338,7 +339,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
           lastAbandonedCheck = Date.now();
           const closed = await closeAbandonedRuns(
             { db, queues, redis: opts.redis, prefix: opts.prefix },
-            { olderThanMs: abandonedAfterMs },
+            { defaultTimeoutSeconds: defaultRunTimeoutSeconds, graceMs: 60_000 },
           );
           if (closed > 0)
             log.warn({ closed }, 'closed RUNNING runs that no worker will finish (WORKER_LOST)');

@@ -5,6 +5,7 @@ import { Worker } from 'bullmq';
 import {
   cancelRun,
   closeAbandonedRuns,
+  requestCancel,
   cancelChannel,
   createRunLogger,
   finishRun,
@@ -264,25 +265,29 @@ describe('a ONCE job whose queued runs are all cancelled', () => {
 });
 
 describe('abandoned runs', () => {
-  it('a RUNNING run whose queue job ended without recording its end is closed WORKER_LOST and retried; one still queued is left alone', async () => {
+  const sweep = (timeoutSeconds = 0) =>
+    closeAbandonedRuns(h, { defaultTimeoutSeconds: timeoutSeconds, graceMs: 0 });
+
+  /** A RUNNING run (retried once on WORKER_LOST) whose BullMQ job is still waiting to be picked up. */
+  async function runningRun() {
     const jobId = await createJob(h, { intervalSeconds: 60 });
     await h.db.retryPolicy.create({
       data: { jobId, maxAttempts: 2, backoffSeconds: 0, retryOn: ['ERROR_CODE:WORKER_LOST'], jitter: false },
     });
     const row = await queuedRun(jobId);
-    const queue = h.queues.get('DUMMY')!;
-    await queue.add('run', { runId: row.id, jobId }, { jobId: row.idempotency_key });
+    await h.queues.get('DUMMY')!.add('run', { runId: row.id, jobId }, { jobId: row.idempotency_key });
     expect((await startRun(h.db, { runId: row.id, workerId: 'w', misfireThresholdSeconds: 60 })).action).toBe(
       'RUN',
     );
-    // Its BullMQ job is still waiting: a worker will take the run over.
-    expect(await closeAbandonedRuns(h, { olderThanMs: 0 })).toBe(0);
+    return { jobId, row };
+  }
 
-    // The processor fails without recording the run's end (say, Postgres was away): BullMQ fails the job.
+  /** The processor fails without recording the run's end (say, Postgres was away): BullMQ fails the job. */
+  async function failQueuedJob() {
     const connection = h.redis.duplicate();
-    const failed = new Promise<void>((resolve) => {
+    await new Promise<void>((resolve) => {
       const worker = new Worker(
-        queue.name,
+        h.queues.get('DUMMY')!.name,
         async () => {
           throw new Error('database unavailable');
         },
@@ -290,11 +295,19 @@ describe('abandoned runs', () => {
       );
       worker.on('failed', () => void worker.close().then(() => resolve()));
     });
-    await failed;
     connection.disconnect();
-    expect((await h.db.jobRun.findUniqueOrThrow({ where: { id: row.id } })).status).toBe('RUNNING');
+  }
 
-    expect(await closeAbandonedRuns(h, { olderThanMs: 0 })).toBe(1);
+  it('a RUNNING run whose queue job ended without recording its end is closed WORKER_LOST and retried, once its timeout has passed', async () => {
+    const { jobId, row } = await runningRun();
+    // Its BullMQ job is still waiting: a worker will take the run over.
+    expect(await sweep()).toBe(0);
+    await failQueuedJob();
+    expect((await h.db.jobRun.findUniqueOrThrow({ where: { id: row.id } })).status).toBe('RUNNING');
+    // Within the run's timeout the worker that lost its job may still be running it: left alone.
+    expect(await sweep(3600)).toBe(0);
+
+    expect(await sweep()).toBe(1);
     const lost = await h.db.jobRun.findUniqueOrThrow({ where: { id: row.id } });
     expect(lost).toMatchObject({ status: 'FAILURE', errorCode: 'WORKER_LOST' });
     expect(lost.errorMessage).toMatch(/failed: database unavailable/);
@@ -304,6 +317,19 @@ describe('abandoned runs', () => {
     expect(retry.status).toBe('QUEUED');
     expect((await h.db.job.findUniqueOrThrow({ where: { id: jobId } })).status).not.toBe('RUNNING');
     // Closed once: a second sweep finds nothing.
-    expect(await closeAbandonedRuns(h, { olderThanMs: 0 })).toBe(0);
+    expect(await sweep()).toBe(0);
+  });
+
+  it('one whose cancel was requested is closed CANCELLED: not retried, not dead-lettered', async () => {
+    const { jobId, row } = await runningRun();
+    await requestCancel(h.redis, h.prefix, row.id);
+    await failQueuedJob();
+    expect(await sweep()).toBe(1);
+    expect(await h.db.jobRun.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({
+      status: 'CANCELLED',
+      errorCode: 'CANCELLED',
+    });
+    expect(await h.db.jobRun.count({ where: { jobId } })).toBe(1);
+    expect(await h.db.dlqEvent.count({ where: { jobId } })).toBe(0);
   });
 });
