@@ -55,7 +55,9 @@ const storable = (text: string) => (text.includes('\0') ? text.replaceAll('\0', 
  * whole batch of lines).
  */
 function maskedJson(mask: (text: string) => string) {
-  return (_key: string, value: unknown): unknown => {
+  return (_key: string, raw: unknown): unknown => {
+    // A boxed string or number is unwrapped after the replacer: unwrap it first, to mask it.
+    const value = raw instanceof String || raw instanceof Number ? raw.valueOf() : raw;
     if (typeof value === 'string') return storable(mask(value));
     if (typeof value === 'bigint') return mask(String(value));
     if (typeof value === 'number') {

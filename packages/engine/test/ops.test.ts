@@ -166,7 +166,10 @@ describe('run logs', () => {
     const log = createRunLogger(sink, row.id, { mask: (t) => masker.mask(t) });
     log.info('before');
     log.info('numbers', { id: 202611210001, exact: 20261121, other: 7, big: 20261121n as unknown as number });
-    log.info('keys and nesting', { 'sk-live-abcdef': true, deep: [{ token: 'Bearer sk-live-abcdef' }] });
+    log.info('keys and nesting', {
+      'sk-live-abcdef': true,
+      deep: [{ token: 'Bearer sk-live-abcdef', boxed: new String('sk-live-abcdef') }],
+    });
     log.warn('nul \0 in text', { s: 'a\0b' });
     log.info('after');
     await log.close();
@@ -174,7 +177,7 @@ describe('run logs', () => {
     expect(lines.map((l) => [l.message, l.context])).toEqual([
       ['before', null],
       ['numbers', { id: '***0001', exact: '***', other: 7, big: '***' }],
-      ['keys and nesting', { '***': true, deep: [{ token: 'Bearer ***' }] }],
+      ['keys and nesting', { '***': true, deep: [{ token: 'Bearer ***', boxed: '***' }] }],
       ['nul \uFFFD in text', { s: 'a\uFFFDb' }],
       ['after', null],
     ]);
