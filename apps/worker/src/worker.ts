@@ -185,7 +185,13 @@ export function createWorkerService(
     async stop() {
       const all = [...workers.values()];
       const graceful = Promise.all(all.map((w) => w.close()));
-      const drained = graceful.then(() => 'done' as const);
+      const drained = graceful.then(
+        () => 'done' as const,
+        (err: unknown) => {
+          log.warn({ err }, 'closing a queue worker failed');
+          return 'done' as const;
+        },
+      );
       if ((await settleWithin(drained, config.worker.shutdownGraceMs, 'timeout' as const)) === 'timeout') {
         // Abort the runs still going: each goes back to its queue, still RUNNING, and another worker
         // takes it over as a new attempt (see WorkerShutdown). A run whose executor does not stop in

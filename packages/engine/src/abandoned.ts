@@ -4,6 +4,9 @@ import { bullJobId } from './enqueue.ts';
 import type { EngineDeps } from './job-changes.ts';
 import { finishRun } from './runs.ts';
 
+/** The longest timeout a payload or job may set. */
+const MAX_TIMEOUT_SECONDS = 86_400;
+
 /** RUNNING runs read per statement of a sweep. */
 const PAGE = 500;
 
@@ -30,7 +33,8 @@ interface RunningRow {
  * A BullMQ job also ends while its worker still runs it when the worker stopped renewing its lock
  * (a blocked event loop, Redis away) long enough to be stalled twice. That worker aborts the run at
  * its timeout at the latest, so a run is looked at only once its timeout (the payload's, else the
- * job's, else `defaultTimeoutSeconds`) and `graceMs` more have passed since it started: it is never
+ * job's, else `defaultTimeoutSeconds`; the longest possible when the job changed since the run
+ * started, as its timeout may have) and `graceMs` more have passed since it started: it is never
  * closed, and perhaps retried, while an executor may still be running it.
  */
 export async function closeAbandonedRuns(
@@ -44,7 +48,10 @@ export async function closeAbandonedRuns(
       SELECT r.id, r.idempotency_key, r.attempt, r.lock_token, r.start_time, j.type::text AS type
         FROM job_runs r JOIN jobs j ON j.id = r.job_id LEFT JOIN job_payloads p ON p.job_id = j.id
        WHERE r.status = 'RUNNING'
-         AND r.start_time < now() - make_interval(secs => coalesce(p.timeout_seconds, j.timeout_seconds, ${opts.defaultTimeoutSeconds}))
+         AND r.start_time < now() - make_interval(secs => CASE
+               -- A timeout changes only with the version: the run's own, unless the job changed since.
+               WHEN r.definition_version = j.version THEN coalesce(p.timeout_seconds, j.timeout_seconds, ${opts.defaultTimeoutSeconds})
+               ELSE ${Math.max(MAX_TIMEOUT_SECONDS, opts.defaultTimeoutSeconds)} END)
                                   - ${opts.graceMs} * interval '1 millisecond'
          AND (${cursor === null} OR (r.start_time, r.id) > (${cursor?.start ?? new Date(0)}::timestamptz, ${cursor?.id ?? ''}))
        ORDER BY r.start_time, r.id

@@ -309,6 +309,10 @@ describe('abandoned runs', () => {
     expect((await h.db.jobRun.findUniqueOrThrow({ where: { id: row.id } })).status).toBe('RUNNING');
     // Within the run's timeout the worker that lost its job may still be running it: left alone.
     expect(await sweep(3600)).toBe(0);
+    // The job changed since the run started (its timeout may have): the longest timeout applies.
+    await h.db.job.update({ where: { id: jobId }, data: { version: 2 } });
+    expect(await sweep()).toBe(0);
+    await h.db.job.update({ where: { id: jobId }, data: { version: 1 } });
 
     expect(await sweep()).toBe(1);
     const lost = await h.db.jobRun.findUniqueOrThrow({ where: { id: row.id } });

@@ -64,9 +64,15 @@ export function createMasker(secrets: Iterable<string>): Masker {
  * than a fragment that would mask innocent text.
  */
 function urlPathForm(secret: string): string[] {
+  // The path percent-encode set: controls, space, non-ASCII and " # < > ? ` { } ('%' stays as is).
+  const expected = [...secret]
+    .map((ch) => {
+      const cp = ch.codePointAt(0) as number;
+      return cp <= 0x20 || cp > 0x7e || '"#<>?`{}'.includes(ch) ? encodeURIComponent(ch) : ch;
+    })
+    .join('');
   try {
-    const form = new URL(`http://h/${secret}`).pathname.slice(1);
-    return decodeURIComponent(form) === secret ? [form] : [];
+    return new URL(`http://h/${secret}`).pathname.slice(1) === expected ? [expected] : [];
   } catch {
     return [];
   }

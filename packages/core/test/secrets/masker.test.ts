@@ -34,6 +34,13 @@ describe('createMasker masks a secret', () => {
     expect(cut.mask('token a#bcdefgh')).toBe(`token ${MASK}`);
   });
 
+  it("masks the URL-path form of a secret holding '%' (the parser leaves it as it is)", () => {
+    for (const secret of ['pa ss%word', '{%41bcdef', 'naïve%pass']) {
+      const text = new URL(`https://x.test/${secret}`).pathname;
+      expect(createMasker([secret]).mask(text), secret).toBe(`/${MASK}`);
+    }
+  });
+
   it('keeps the surrounding text', () => {
     expect(masker.mask(`user=bob password=${SECRET}; ok`)).toBe('user=bob password=***; ok');
     expect(masker.mask(JSON.stringify({ password: SECRET, user: 'bob' }))).toBe(
