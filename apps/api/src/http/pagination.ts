@@ -17,6 +17,13 @@ export const pageQuery = z.object({
   cursor: z.string().optional().describe('`nextCursor` of the previous page'),
 });
 
+/** What `paginate` hands its fetch: Prisma's `take` / `cursor` / `skip`. */
+export interface PageArgs<Id extends string | number> {
+  take: number;
+  cursor?: { id: Id };
+  skip?: number;
+}
+
 export interface Page<T> {
   items: T[];
   /** Pass as `cursor` for the next page; null on the last page. */
@@ -51,11 +58,11 @@ export function decodeCursor<Id extends string | number>(cursor: string, kind: '
  */
 export async function paginate<Row extends { id: Id }, Id extends string | number, Out = Row>(
   query: { limit: number; cursor?: string | undefined },
-  fetch: (args: { take: number; cursor?: { id: Id }; skip?: number }) => Promise<Row[]>,
+  fetch: (args: PageArgs<Id>) => Promise<Row[]>,
   map: (row: Row) => Out = (row) => row as unknown as Out,
   idKind: 'string' | 'number' = 'string',
 ): Promise<Page<Out>> {
-  const args: { take: number; cursor?: { id: Id }; skip?: number } = { take: query.limit + 1 };
+  const args: PageArgs<Id> = { take: query.limit + 1 };
   if (query.cursor) {
     args.cursor = { id: decodeCursor<Id>(query.cursor, idKind) };
     args.skip = 1;

@@ -15,7 +15,7 @@ import { z } from 'zod';
 import type { Principal } from '../auth/principal.ts';
 import type { ApiDeps } from '../deps.ts';
 import { audit } from '../http/audit.ts';
-import { pageOf, pageQuery, paginate } from '../http/pagination.ts';
+import { pageOf, pageQuery, paginate, type PageArgs } from '../http/pagination.ts';
 import type { ApiRouter } from '../http/route.ts';
 import { idParams, isoDate } from '../http/schemas.ts';
 import { findOwnedJob } from '../auth/owned-job.ts';
@@ -29,14 +29,7 @@ import {
   preconditionFailed,
   replacement,
 } from './input.ts';
-import {
-  jobDefinitionBody,
-  jobPatchBody,
-  jobSchema,
-  jobSummarySchema,
-  type JobDto,
-  type PageArgs,
-} from './schemas.ts';
+import { jobDefinitionBody, jobPatchBody, jobSchema, jobSummarySchema, type JobDto } from './schemas.ts';
 import { removeVersions, saveVersion } from './versions.ts';
 
 const SORTS = [

@@ -4,12 +4,12 @@ import { RunStatus, TriggerSource, type JobSchedule, type Prisma } from '@chrono
 import { normalizeSchedule, specOf } from '@chronos/engine';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.ts';
-import { pageOf, pageQuery, paginate } from '../http/pagination.ts';
+import { pageOf, pageQuery, paginate, type PageArgs } from '../http/pagination.ts';
 import type { ApiRouter } from '../http/route.ts';
 import { idParams, isoDate } from '../http/schemas.ts';
 import { runSchema, runSelect } from '../runs/schemas.ts';
 import { findOwnedJob, JOB_ID } from '../auth/owned-job.ts';
-import { fireTimesSchema, scheduleBody, type PageArgs } from './schemas.ts';
+import { fireTimesSchema, scheduleBody } from './schemas.ts';
 
 const count = z.coerce.number().int().min(1).max(100).default(10).describe('How many fire times, 1–100');
 

@@ -18,13 +18,6 @@ import { isRetryCondition } from '@chronos/engine';
 import { z } from 'zod';
 import { isoDate, timestamp } from '../http/schemas.ts';
 
-/** What `paginate` passes to a page's query. */
-export interface PageArgs<Id extends string | number> {
-  take: number;
-  cursor?: { id: Id };
-  skip?: number;
-}
-
 /** One year: the longest interval, and the widest backfill range. */
 export const MAX_SPAN_SECONDS = 366 * 24 * 3600;
 

@@ -3,11 +3,11 @@ import { NotFoundError } from '@chronos/core';
 import { jobDefinitionKey } from '@chronos/storage';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.ts';
-import { pageOf, pageQuery, paginate } from '../http/pagination.ts';
+import { pageOf, pageQuery, paginate, type PageArgs } from '../http/pagination.ts';
 import type { ApiRouter } from '../http/route.ts';
 import { idParams } from '../http/schemas.ts';
 import { findOwnedJob } from '../auth/owned-job.ts';
-import { jobSchema, type PageArgs } from './schemas.ts';
+import { jobSchema } from './schemas.ts';
 import { readVersion, storedVersions } from './versions.ts';
 
 const versionItem = z
