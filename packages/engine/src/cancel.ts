@@ -1,7 +1,7 @@
 import { NotFoundError, isJobType, type JobTypeName } from '@chronos/core';
 import type { Db } from '@chronos/db';
 import { requestCancel } from './changes.ts';
-import { finishRun, type FinishDeps } from './runs.ts';
+import { finishRun, settleOnceJob, type FinishDeps } from './runs.ts';
 import { bullJobId } from './enqueue.ts';
 import type { EngineDeps } from './job-changes.ts';
 import type { WithinTransaction } from './jobs.ts';
@@ -36,14 +36,8 @@ export async function cancelRun(
         UPDATE job_runs SET status = 'CANCELLED', end_time = now(), updated_at = now(),
                reason = ${`cancelled before it started${opts.by ? ` by ${opts.by}` : ''}`}
          WHERE id = ${runId}`;
-      // A ONCE job follows its runs: with nothing left to run, it ended cancelled (as when its
-      // running run is cancelled). A paused job stays paused.
-      await tx.$executeRaw`
-        UPDATE jobs j SET status = 'CANCELLED'
-          FROM job_schedules s
-         WHERE j.id = ${r.job_id} AND s.job_id = j.id AND s.schedule_type = 'ONCE' AND s.next_fire_at IS NULL
-           AND j.status <> 'PAUSED'
-           AND NOT EXISTS (SELECT 1 FROM job_runs x WHERE x.job_id = j.id AND x.status IN ('QUEUED', 'RUNNING'))`;
+      // With nothing left to run, a ONCE job ended cancelled (as when its running run is cancelled).
+      await settleOnceJob(tx, r.job_id, 'CANCELLED');
     }
     await opts.withinTransaction?.(tx, outcomeOf(r.status));
     return r;

@@ -60,10 +60,30 @@ interface RunRow {
 /** Start of the reason of a run that waits for an active run of its job (overlap policy). */
 export const BUFFERED = 'buffered behind';
 
-async function setFate(tx: Tx, runId: string, status: string, reason: string): Promise<void> {
+async function setFate(
+  tx: Tx,
+  run: { id: string; job_id: string },
+  status: string,
+  reason: string,
+): Promise<void> {
   await tx.$executeRaw`
     UPDATE job_runs SET status = ${status}::"RunStatus", reason = ${reason}, updated_at = now()
-     WHERE id = ${runId}`;
+     WHERE id = ${run.id}`;
+  await settleOnceJob(tx, run.job_id, 'PENDING');
+}
+
+/**
+ * A ONCE job follows its runs: once none of them waits or runs and its schedule plans nothing more,
+ * its status says how it ended without a run of its own finishing — CANCELLED after a cancel,
+ * PENDING (nothing planned: it waits for triggers) after a skip. A paused job stays paused.
+ */
+export async function settleOnceJob(tx: Tx, jobId: string, status: 'CANCELLED' | 'PENDING'): Promise<void> {
+  await tx.$executeRaw`
+    UPDATE jobs j SET status = ${status}::"JobStatus"
+      FROM job_schedules s
+     WHERE j.id = ${jobId} AND s.job_id = j.id AND s.schedule_type = 'ONCE' AND s.next_fire_at IS NULL
+       AND j.status <> 'PAUSED'
+       AND NOT EXISTS (SELECT 1 FROM job_runs x WHERE x.job_id = j.id AND x.status IN ('QUEUED', 'RUNNING'))`;
 }
 
 /**
@@ -118,13 +138,13 @@ export async function startRun(
 
     if (run.job_status === 'PAUSED' && scheduled) {
       const reason = 'job paused while the run waited';
-      await setFate(tx, run.id, 'SKIPPED_PAUSED', reason);
+      await setFate(tx, run, 'SKIPPED_PAUSED', reason);
       return { action: 'SKIPPED', status: 'SKIPPED_PAUSED', reason };
     }
     if ((run.job_status === 'CANCELLED' || !run.allow_scheduled) && scheduled) {
       const reason =
         run.job_status === 'CANCELLED' ? 'job cancelled' : 'scheduled runs are disabled for the job';
-      await setFate(tx, run.id, 'SKIPPED', reason);
+      await setFate(tx, run, 'SKIPPED', reason);
       return { action: 'SKIPPED', status: 'SKIPPED', reason };
     }
     // The schedule changed while the slot waited (re-planning skips the slots still ahead; this one
@@ -136,7 +156,7 @@ export async function startRun(
       );
       if (schedule && !isSlotOf(schedule, run.scheduled_time)) {
         const reason = `job changed while the run waited (version ${run.definition_version} → ${run.job_version}): the slot is not in its schedule any more`;
-        await setFate(tx, run.id, 'SKIPPED', reason);
+        await setFate(tx, run, 'SKIPPED', reason);
         return { action: 'SKIPPED', status: 'SKIPPED', reason };
       }
     }
@@ -149,7 +169,7 @@ export async function startRun(
       const lateBy = `${Math.round(lateMs / 1000)} s late`;
       if (run.misfire_policy === 'IGNORE') {
         const reason = `misfire (${lateBy} waiting for a worker): policy IGNORE`;
-        await setFate(tx, run.id, 'SKIPPED_MISFIRE', reason);
+        await setFate(tx, run, 'SKIPPED_MISFIRE', reason);
         return { action: 'SKIPPED', status: 'SKIPPED_MISFIRE', reason };
       }
       if (run.misfire_policy === 'FIRE_NOW') {
@@ -160,7 +180,7 @@ export async function startRun(
            LIMIT 1`;
         if (newer) {
           const reason = `misfire (${lateBy} waiting for a worker): collapsed into the latest late slot (FIRE_NOW)`;
-          await setFate(tx, run.id, 'SKIPPED_MISFIRE', reason);
+          await setFate(tx, run, 'SKIPPED_MISFIRE', reason);
           return { action: 'SKIPPED', status: 'SKIPPED_MISFIRE', reason };
         }
       }
@@ -174,7 +194,7 @@ export async function startRun(
         switch (run.overlap_policy) {
           case 'SKIP': {
             const reason = `overlap: run ${ids.join(', ')} still active (policy SKIP)`;
-            await setFate(tx, run.id, 'SKIPPED_OVERLAP', reason);
+            await setFate(tx, run, 'SKIPPED_OVERLAP', reason);
             return { action: 'SKIPPED', status: 'SKIPPED_OVERLAP', reason };
           }
           case 'BUFFER_ONE': {
@@ -184,7 +204,7 @@ export async function startRun(
                    AND reason LIKE ${BUFFERED + '%'} LIMIT 1`;
               if (other) {
                 const reason = `overlap: run ${ids.join(', ')} active and run ${other.id} already buffered (policy BUFFER_ONE)`;
-                await setFate(tx, run.id, 'SKIPPED_OVERLAP', reason);
+                await setFate(tx, run, 'SKIPPED_OVERLAP', reason);
                 return { action: 'SKIPPED', status: 'SKIPPED_OVERLAP', reason };
               }
             }

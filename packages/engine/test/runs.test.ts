@@ -102,6 +102,19 @@ describe('misfire while waiting for a free worker', () => {
     expect((await run(id)).reason).toMatch(/waiting for a worker.*IGNORE/);
   });
 
+  it('a ONCE job whose only slot is skipped waits for triggers (PENDING), not SCHEDULED', async () => {
+    const t = ago(120);
+    const jobId = await createJob(
+      h,
+      { scheduleType: 'ONCE', runAt: t, misfirePolicy: 'IGNORE' },
+      { nextFireAt: null },
+    );
+    await h.db.job.update({ where: { id: jobId }, data: { status: 'SCHEDULED' } });
+    const id = await slot(jobId, t);
+    expect(await start(id)).toMatchObject({ action: 'SKIPPED', status: 'SKIPPED_MISFIRE' });
+    expect((await h.db.job.findUniqueOrThrow({ where: { id: jobId } })).status).toBe('PENDING');
+  });
+
   it('FIRE_NOW runs only the latest of the late slots', async () => {
     const jobId = await createJob(h, { intervalSeconds: 60, misfirePolicy: 'FIRE_NOW' });
     const older = await slot(jobId, ago(180));
