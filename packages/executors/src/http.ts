@@ -1,5 +1,7 @@
 import {
+  MASK,
   PermanentJobError,
+  createMasker,
   fieldIssues,
   hasTemplate,
   httpPayloadSchema,
@@ -38,8 +40,18 @@ export interface HttpOutput {
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-/** Never forwarded to another origin (Fetch standard's rule, plus Cookie which it never sends). */
-const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
+/**
+ * The headers a request keeps when a redirect leads to another origin: the ones this executor sets
+ * itself (and the body's, while there is a body). Everything else the payload set — Authorization,
+ * Cookie, an API key header, Host — may be a credential of the first origin and is not forwarded.
+ */
+const CROSS_ORIGIN_HEADERS = new Set([
+  'user-agent',
+  'idempotency-key',
+  'accept',
+  'accept-encoding',
+  'accept-language',
+]);
 /** The request-body headers dropped when a redirect turns the request into a GET. */
 const BODY_HEADERS = [
   'content-type',
@@ -219,8 +231,17 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor<
           requestBody = undefined;
           for (const h of BODY_HEADERS) headers.delete(h);
         }
+        if (current.protocol === 'https:' && next.protocol === 'http:') {
+          throw new PermanentHttpError(
+            `${displayUrl(current)} redirected from https to plain http (${displayUrl(next)}): not followed`,
+            'HTTP_3XX',
+            { httpStatus: response.status },
+          );
+        }
         if (next.origin !== current.origin && !credentialsDropped) {
-          for (const h of CREDENTIAL_HEADERS) headers.delete(h);
+          for (const h of [...headers.keys()])
+            if (!CROSS_ORIGIN_HEADERS.has(h) && !(requestBody !== undefined && BODY_HEADERS.includes(h)))
+              headers.delete(h);
           credentialsDropped = true;
         }
         ctx.log.debug('HTTP redirect', { status: response.status, to: displayUrl(next) });
@@ -228,17 +249,30 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor<
       }
     };
 
+    // The credentials this run sends: never kept in its output or error details, even when the
+    // server echoes them (a fetched OAuth2 token is no variable the worker's masker knows).
+    const credentials: string[] = [];
+    const sent = (authorization: string) => {
+      credentials.push(authorization, authorization.replace(/^\S+\s+/, ''));
+      return authorization;
+    };
+    const scrub = <T>(value: T): T => withoutCookies(createMasker(credentials).maskDeep(value));
+
     const started = performance.now();
     try {
       let authorization: string | undefined;
       let tokenWasCached = false;
       if (auth.type === 'BASIC') {
-        authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`, 'utf8').toString('base64')}`;
+        credentials.push(auth.password);
+        authorization = sent(
+          `Basic ${Buffer.from(`${auth.username}:${auth.password}`, 'utf8').toString('base64')}`,
+        );
       } else if (auth.type === 'BEARER') {
-        authorization = `Bearer ${auth.token}`;
+        authorization = sent(`Bearer ${auth.token}`);
       } else if (oauth) {
+        credentials.push(oauth.clientSecret);
         const t = await token();
-        authorization = `Bearer ${t.value}`;
+        authorization = sent(`Bearer ${t.value}`);
         tokenWasCached = t.cached;
       }
 
@@ -249,7 +283,7 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor<
         tokenCache.delete(OAuth2TokenCache.keyOf(oauth));
         ctx.log.info('HTTP 401 with a cached OAuth2 token; fetching a new token and retrying once');
         const fresh = await token();
-        result = await exchange(`Bearer ${fresh.value}`);
+        result = await exchange(sent(`Bearer ${fresh.value}`));
       }
 
       const { response, permit, finalUrl } = result;
@@ -268,7 +302,7 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor<
         const failure = statusFailure(response, `${payload.httpMethod} ${displayUrl(finalUrl)}`, Date.now());
         if (failure.countsAsHostFailure) permit.failure();
         else permit.success();
-        throw failure.error;
+        throw scrub(failure.error);
       }
       permit.success();
       const output: HttpOutput = {
@@ -278,7 +312,7 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor<
         bodyTruncated: response.body.truncated,
         durationMs,
       };
-      return { output };
+      return { output: scrub(output) };
     } catch (err) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
       throw err;
@@ -286,6 +320,14 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor<
       dispatcher.destroy().catch(() => {});
     }
   };
+}
+
+/** Response cookies are the server's credentials for this client: kept as present, not as values. */
+function withoutCookies<T>(value: T): T {
+  const v = value as { headers?: Record<string, unknown>; response?: { headers?: Record<string, unknown> } };
+  for (const headers of [v?.headers, v?.response?.headers])
+    if (headers && 'set-cookie' in headers) headers['set-cookie'] = MASK;
+  return value;
 }
 
 /** The HTTP executor with default options (a process-wide token cache). */

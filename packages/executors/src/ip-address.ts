@@ -104,8 +104,8 @@ export function embeddedIpv4(ip: IpBytes): EmbeddedIpv4 | null {
   if (zeros(0, 8) && ip[8] === 0xff && ip[9] === 0xff && zeros(10, 12)) {
     return { via: 'IPv4-translated', ipv4: last4 };
   }
-  // ::a.b.c.d (deprecated), but not :: and ::1
-  if (zeros(0, 12) && !zeros(12, 15)) return { via: 'IPv4-compatible', ipv4: last4 };
+  // ::a.b.c.d (deprecated; :: and ::1 are matched by their own rules first)
+  if (zeros(0, 12)) return { via: 'IPv4-compatible', ipv4: last4 };
   // 64:ff9b::/96 (RFC 6052 well-known NAT64 prefix)
   if (ip[0] === 0x00 && ip[1] === 0x64 && ip[2] === 0xff && ip[3] === 0x9b && zeros(4, 12)) {
     return { via: 'NAT64', ipv4: last4 };
@@ -145,7 +145,11 @@ const IPV6_RULES = rules([
   ['64:ff9b:1::/48', 'private'], // RFC 8215 local-use NAT64
   ['100::/64', 'reserved'], // discard-only
   ['2001::/32', 'reserved'], // Teredo: the embedded addresses are not worth trusting
+  ['2001:2::/48', 'benchmarking'], // RFC 5180
+  ['2001:20::/28', 'reserved'], // ORCHIDv2
   ['2001:db8::/32', 'documentation'],
+  ['3fff::/20', 'documentation'], // RFC 9637
+  ['5f00::/16', 'reserved'], // SRv6 SIDs
   ['fc00::/7', 'private'], // unique local (includes AWS's fd00:ec2::254)
   ['fe80::/10', 'link-local'],
   ['fec0::/10', 'private'], // deprecated site-local

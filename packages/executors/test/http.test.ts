@@ -323,7 +323,7 @@ describe('HTTP executor: redirects', () => {
     expect([p307?.method, p307b?.method, p307b?.body]).toEqual(['POST', 'POST', '{"x":1}']);
   });
 
-  it('keeps Authorization and Cookie on same-origin redirects and drops them cross-origin', async () => {
+  it("keeps the payload's headers on same-origin redirects; cross-origin only the executor's own go on", async () => {
     const other = await echo();
     const s = await server((req, res) => {
       if (req.url === '/same') {
@@ -347,10 +347,41 @@ describe('HTTP executor: redirects', () => {
     });
     await run({ ...payload, httpUrl: `${s.origin}/cross` }, makeCtx());
     expect(s.requests[2]?.headers.authorization).toBe('Bearer secret');
+    expect(s.requests[1]?.headers['x-keep']).toBe('k');
     const landed = other.requests[0]!;
     expect(landed.url).toBe('/landing');
+    // Any payload header may be the first origin's credential (an API key header, say).
     expect(landed.headers.authorization).toBeUndefined();
     expect(landed.headers.cookie).toBeUndefined();
-    expect(landed.headers['x-keep']).toBe('k');
+    expect(landed.headers['x-keep']).toBeUndefined();
+    expect(landed.headers['idempotency-key']).toBeDefined();
+    expect(landed.headers['user-agent']).toBeDefined();
+  });
+
+  it('never keeps the credentials it sent, nor response cookies, in the output or the error', async () => {
+    // A server that echoes the request's Authorization and sets a session cookie.
+    const s = await server((req, res) => {
+      res.statusCode = req.url === '/fail' ? 400 : 200;
+      res.setHeader('set-cookie', 'session=abc123def456; HttpOnly');
+      res.end(JSON.stringify({ saw: req.headers.authorization }));
+    });
+    const run = createHttpExecutor();
+    const { output } = await run(
+      { httpUrl: s.origin, httpAuth: { type: 'BEARER', token: 'tok-runtime-1234' } },
+      makeCtx(),
+    );
+    const out = output as HttpOutput;
+    expect(out.body).toBe('{"saw":"***"}');
+    expect(out.headers['set-cookie']).toBe('***');
+    const err = await rejection(() =>
+      run(
+        {
+          httpUrl: `${s.origin}/fail`,
+          httpAuth: { type: 'BASIC', username: 'u', password: 'pw-runtime-9876' },
+        },
+        makeCtx(),
+      ),
+    );
+    expect(JSON.stringify(err)).not.toMatch(/pw-runtime-9876|dTpwdy1ydW50aW1lLTk4NzY|abc123def456/);
   });
 });

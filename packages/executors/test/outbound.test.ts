@@ -247,6 +247,12 @@ describe('address classification', () => {
     ['ff02::1', 'multicast'],
     ['2001:db8::1', 'documentation'],
     ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'reserved'],
+    ['::2', 'unspecified'],
+    ['::0.0.0.5', 'unspecified'],
+    ['2001:2::1', 'benchmarking'],
+    ['2001:20::1', 'reserved'],
+    ['3fff::1', 'documentation'],
+    ['5f00::1', 'reserved'],
   ])('%s → %s', (address, expected) => {
     const ip = parseIp(address);
     expect(ip).not.toBeNull();
