@@ -152,6 +152,25 @@ describe('administration by a non-admin with user:manage and role:assign', () =>
     for (const res of await Promise.all(calls)) expect(res.status, res.text).toBe(403);
     expect(await t.login(ADMIN.email, ADMIN.password)).toEqual(expect.any(String));
   });
+  it("cannot change a user holding permissions it lacks (reset an OPERATOR's password and sign in as them)", async () => {
+    const operator = await t.user(['OPERATOR']);
+    const calls = [
+      t.call('patch', `/users/${operator.id}`, { token: manager.token, body: { password: 'taken over!' } }),
+      t.call('delete', `/users/${operator.id}`, { token: manager.token }),
+      t.call('put', `/users/${operator.id}/roles`, { token: manager.token, body: { roles: ['VIEWER'] } }),
+    ];
+    for (const res of await Promise.all(calls)) {
+      expect(res.status, res.text).toBe(403);
+      expect(res.text).toMatch(/holds permissions you do not/);
+    }
+    // A user within its own permissions it may still change.
+    const viewer = await t.user(['VIEWER']);
+    const ok = await t.call('patch', `/users/${viewer.id}`, {
+      token: manager.token,
+      body: { displayName: 'V' },
+    });
+    expect(ok.status, ok.text).toBe(200);
+  });
 });
 
 describe('GET /users and /users/:id', () => {

@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError, ValidationError, newId } from '@chronos/core';
+import { ConflictError, NotFoundError, ValidationError, newId, type Permission } from '@chronos/core';
 import type { Db, Prisma } from '@chronos/db';
 import bcrypt from 'bcryptjs';
 import { z } from 'zod';
@@ -40,7 +40,7 @@ const userSelect = {
   lastLoginAt: true,
   createdAt: true,
   updatedAt: true,
-  roles: { select: { role: { select: { name: true } } } },
+  roles: { select: { role: { select: { name: true, permissions: true } } } },
 } satisfies Prisma.UserSelect;
 
 type UserRow = Prisma.UserGetPayload<{ select: typeof userSelect }>;
@@ -96,11 +96,20 @@ async function findUser(db: Db | Tx, id: string): Promise<UserRow> {
 
 const isAdminRow = (user: UserRow) => user.roles.some((r) => r.role.name === ADMIN_ROLE);
 
-/** The target, when the caller may administer it: an administrator only by an administrator. */
+/**
+ * The target, when the caller may administer it: an administrator only by an administrator, and
+ * anyone else only by a caller holding every permission the target holds — resetting a password
+ * or reassigning roles must not hand the caller a more powerful identity.
+ */
 async function administrable(db: Db | Tx, principal: Principal, id: string): Promise<UserRow> {
   const user = await findUser(db, id);
-  if (!principal.isAdmin && isAdminRow(user))
-    throw forbidden('Only administrators may change an administrator');
+  if (principal.isAdmin) return user;
+  if (isAdminRow(user)) throw forbidden('Only administrators may change an administrator');
+  const beyond = [...new Set(user.roles.flatMap((r) => r.role.permissions))].filter(
+    (p) => !principal.permissions.has(p as Permission),
+  );
+  if (beyond.length > 0)
+    throw forbidden(`You cannot change a user who holds permissions you do not: ${beyond.sort().join(', ')}`);
   return user;
 }
 
