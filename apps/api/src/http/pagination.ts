@@ -42,7 +42,9 @@ export function encodeCursor(id: string | number): string {
 export function decodeCursor<Id extends string | number>(cursor: string, kind: 'string' | 'number'): Id {
   try {
     const [id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (typeof id === kind) return id as Id;
+    // Numeric ids are positive integers (a 1.5 would reach BigInt() or Prisma as a 500).
+    if (kind === 'string' ? typeof id === 'string' : Number.isSafeInteger(id) && (id as number) > 0)
+      return id as Id;
   } catch {
     // fall through
   }
