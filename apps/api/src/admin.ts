@@ -134,7 +134,11 @@ export function mountAdmin(app: Express, deps: ApiDeps): void {
   const board = new ExpressAdapter();
   board.setBasePath(BULL_BOARD_PATH);
   createBullBoard({
-    queues: [...deps.queues.values()].map((q) => new BullMQAdapter(q, { readOnlyMode: false })),
+    // Read-only: a queue job is one side of a run whose record lives in Postgres. Emptying, removing,
+    // retrying or promoting jobs here would bypass the run lifecycle (a dead-lettered run run again,
+    // a slot fired early, a QUEUED run with no job) and the audit trail; cancel, replay and backfill
+    // go through the REST API.
+    queues: [...deps.queues.values()].map((q) => new BullMQAdapter(q, { readOnlyMode: true })),
     serverAdapter: board,
     options: { uiConfig: { boardTitle: 'Chronos queues' } },
   });

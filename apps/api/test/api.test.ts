@@ -121,6 +121,15 @@ describe('Bull Board at /admin/queues', () => {
     expect(api.status).toBe(200);
     const body = (await api.json()) as { queues: { name: string }[] };
     expect(body.queues.map((q) => q.name).sort()).toEqual(JOB_TYPES.map(queueName).sort());
+    // Read-only: nothing that would change a queue behind the runs' records.
+    for (const action of ['empty', 'retry/failed', 'clean/completed', 'promote']) {
+      const put = await fetch(`${t.base}/admin/queues/api/queues/${queueName('DUMMY')}/${action}`, {
+        method: 'PUT',
+        headers: { cookie: cookie as string, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(put.status, action).toBe(405);
+    }
   });
 
   it('does not take an API access token as a dashboard cookie (different audience)', async () => {
