@@ -48,6 +48,16 @@ describe('login throttling across two API replicas', () => {
     expect((await login(t.api, user.email.toUpperCase(), user.password)).status).toBe(429);
   });
 
+  it('counts attempts sent at once: parallel guesses get no more tries than the limit', async () => {
+    const user = await t.user(['USER']);
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => login(i % 2 ? secondBase : t.api, user.email, `guess-${i}`)),
+    );
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(3);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(7);
+  });
+
   it('a success before the limit resets the account counter', async () => {
     const user = await t.user(['USER']);
     expect((await login(t.api, user.email, 'wrong-1')).status).toBe(401);

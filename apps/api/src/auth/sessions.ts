@@ -71,7 +71,7 @@ export function createSessions(deps: {
     async verifyCredentials(email: string, password: string, req: Request) {
       const ip = req.ip ?? 'unknown';
       email = email.toLowerCase();
-      await throttle.check(email, ip);
+      await throttle.reserve(email, ip);
       const user = await db.user.findUnique({
         where: { email },
         select: { id: true, email: true, passwordHash: true, isActive: true, tokenVersion: true },
@@ -80,7 +80,6 @@ export function createSessions(deps: {
         ? await bcrypt.compare(password, user.passwordHash)
         : (await bcrypt.compare(password, await dummyHash), false);
       if (!user || !ok) {
-        await throttle.recordFailure(email, ip);
         await audit(db, req, {
           entityType: 'auth',
           entityId: user?.id ?? email,
@@ -91,7 +90,7 @@ export function createSessions(deps: {
         });
         throw unauthorized(BAD_CREDENTIALS);
       }
-      await throttle.recordSuccess(email);
+      await throttle.recordSuccess(email, ip);
       await db.user.update({ where: { id: user.id }, data: { lastLoginAt: new Date() } });
       await audit(db, req, {
         entityType: 'auth',

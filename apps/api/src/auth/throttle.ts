@@ -21,41 +21,42 @@ export function createLoginThrottle(redis: Redis, opts: LoginThrottleOptions) {
   const ipMax = opts.maxFailures * 4;
 
   return {
-    /** @throws HttpError 429 when the account or the IP is over its limit. */
-    async check(email: string, ip: string): Promise<void> {
+    /**
+     * Counts this attempt as a failure before the password is checked — so parallel attempts cannot
+     * all pass one check — and refuses it over the limit. `recordSuccess` takes it back.
+     * @throws HttpError 429 when the account or the IP is over its limit.
+     */
+    async reserve(email: string, ip: string): Promise<void> {
       const replies = (await redis
         .multi()
-        .get(accountKey(email))
+        .incr(accountKey(email))
+        .expire(accountKey(email), opts.windowSeconds, 'NX')
         .pttl(accountKey(email))
-        .get(ipKey(ip))
+        .incr(ipKey(ip))
+        .expire(ipKey(ip), opts.windowSeconds, 'NX')
         .pttl(ipKey(ip))
-        .exec()) as [Error | null, string | number | null][];
-      const [acct, acctTtl, byIp, ipTtl] = replies.map(([err, value]) => {
+        .exec()) as [Error | null, number][];
+      const [acct, , acctTtl, byIp, , ipTtl] = replies.map(([err, value]) => {
         if (err) throw err;
         return value;
       });
-      if (Number(acct ?? 0) >= opts.maxFailures)
+      // A refused attempt checks no password: it does not count.
+      const over = Number(acct) > opts.maxFailures || Number(byIp) > ipMax;
+      if (over) await redis.multi().decr(accountKey(email)).decr(ipKey(ip)).exec();
+      if (Number(acct) > opts.maxFailures)
         throw tooManyRequests(
           'Too many failed sign-ins for this account; try again later',
           Number(acctTtl) / 1000,
         );
-      if (Number(byIp ?? 0) >= ipMax)
+      if (Number(byIp) > ipMax)
         throw tooManyRequests(
           'Too many failed sign-ins from this address; try again later',
           Number(ipTtl) / 1000,
         );
     },
-    async recordFailure(email: string, ip: string): Promise<void> {
-      await redis
-        .multi()
-        .incr(accountKey(email))
-        .expire(accountKey(email), opts.windowSeconds, 'NX')
-        .incr(ipKey(ip))
-        .expire(ipKey(ip), opts.windowSeconds, 'NX')
-        .exec();
-    },
-    async recordSuccess(email: string): Promise<void> {
-      await redis.del(accountKey(email));
+    /** The attempt succeeded: the account starts afresh, and the attempt does not count for the IP. */
+    async recordSuccess(email: string, ip: string): Promise<void> {
+      await redis.multi().del(accountKey(email)).decr(ipKey(ip)).exec();
     },
   };
 }
