@@ -51,11 +51,30 @@ describe('login throttling across two API replicas', () => {
   it('counts attempts sent at once: parallel guesses get no more tries than the limit', async () => {
     const user = await t.user(['USER']);
     const answers = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => login(i % 2 ? secondBase : t.api, user.email, `guess-${i}`)),
+      // From a client of its own (this file's other tests fail sign-ins from loopback too).
+      Array.from({ length: 10 }, (_, i) =>
+        login(i % 2 ? secondBase : t.api, user.email, `guess-${i}`, '203.0.113.20'),
+      ),
     );
     const statuses = answers.map((a) => a.status);
     expect(statuses.filter((s) => s === 401)).toHaveLength(3);
     expect(statuses.filter((s) => s === 429)).toHaveLength(7);
+  });
+
+  it('throttles guesses of the current password on a password change too, and audits them', async () => {
+    const user = await t.user(['USER']);
+    const change = (currentPassword: string) =>
+      t.call('post', '/auth/password', {
+        token: user.token,
+        headers: { 'x-forwarded-for': '203.0.113.21' },
+        body: { currentPassword, newPassword: 'a-new-password-1' },
+      });
+    for (let i = 0; i < 3; i++) expect((await change(`guess-${i}`)).status).toBe(400);
+    expect((await change(user.password)).status).toBe(429);
+    const failures = await t.db.auditEvent.count({
+      where: { entityId: user.id, action: 'PASSWORD_CHANGE_FAILED' },
+    });
+    expect(failures).toBe(3);
   });
 
   it('a success before the limit resets the account counter', async () => {

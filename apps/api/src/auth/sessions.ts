@@ -165,10 +165,21 @@ export function createSessions(deps: {
     /** Verifies the current password, stores the new hash and voids every earlier token. */
     async changePassword(userId: string, current: string, next: string, req: Request): Promise<TokenPair> {
       const user = await db.user.findUniqueOrThrow({ where: { id: userId } });
-      if (!(await bcrypt.compare(current, user.passwordHash)))
+      // The same throttle as sign-in (a stolen access token must not guess the password freely).
+      const ip = req.ip ?? 'unknown';
+      await throttle.reserve(user.email, ip);
+      if (!(await bcrypt.compare(current, user.passwordHash))) {
+        await audit(db, req, {
+          entityType: 'user',
+          entityId: userId,
+          action: 'PASSWORD_CHANGE_FAILED',
+          details: { reason: 'wrong current password' },
+        });
         throw new ValidationError('The current password is wrong', [
           { path: 'currentPassword', message: 'is wrong' },
         ]);
+      }
+      await throttle.recordSuccess(user.email, ip);
       const updated = await db.$transaction(async (tx) => {
         const u = await tx.user.update({
           where: { id: userId },
