@@ -113,6 +113,20 @@ describe('AUTH_MODE=oidc', () => {
       expect((await t.call('get', '/auth/me', { token })).status).toBe(401);
   });
 
+  it('refuses a token whose e-mail the provider declares unverified, or that names only a user name', async () => {
+    for (const claims of [
+      { email_verified: false },
+      { email: undefined, preferred_username: 'ops@example.test' },
+    ]) {
+      const res = await t.call('get', '/auth/me', { token: await provider.token(key1, claims) });
+      expect(res.status, JSON.stringify(claims)).toBe(401);
+    }
+    const verified = await t.call('get', '/auth/me', {
+      token: await provider.token(key1, { email_verified: true }),
+    });
+    expect(verified.status).toBe(200);
+  });
+
   it('refuses an HS256 token keyed with the provider’s public key (algorithm confusion)', async () => {
     const token = await new SignJWT({ email: 'ops@example.test', realm_access: { roles: ['admin'] } })
       .setProtectedHeader({ alg: 'HS256', kid: 'k1' })

@@ -375,6 +375,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (e.AUTH_MODE === 'oidc' && !e.OIDC_ISSUER)
     issues.push({ variable: 'OIDC_ISSUER', message: 'is required when AUTH_MODE=oidc' });
+  // Without it, a token the provider issued to any other application would be accepted here.
+  if (e.AUTH_MODE === 'oidc' && !e.OIDC_AUDIENCE)
+    issues.push({ variable: 'OIDC_AUDIENCE', message: 'is required when AUTH_MODE=oidc' });
   if (issues.length > 0) throw new ConfigError(issues);
 
   const config: Config = {

@@ -111,6 +111,20 @@ describe('loadConfig', () => {
     expect(ok.isProduction).toBe(true);
   });
 
+  it('with AUTH_MODE=oidc needs the issuer and the audience (else any token of the provider would do)', () => {
+    expect(
+      issuesOf({ AUTH_MODE: 'oidc' })
+        .map((i) => i.variable)
+        .sort(),
+    ).toEqual(['OIDC_AUDIENCE', 'OIDC_ISSUER']);
+    const ok = loadConfig({
+      AUTH_MODE: 'oidc',
+      OIDC_ISSUER: 'https://id.example.test/realms/x',
+      OIDC_AUDIENCE: 'chronos',
+    });
+    expect(ok.auth.oidcAudience).toBe('chronos');
+  });
+
   it('lists every variable it reads', () => {
     expect(CONFIG_VARIABLES).toContain('DATABASE_URL');
     expect(CONFIG_VARIABLES).toContain('WORKER_TYPES');

@@ -122,9 +122,12 @@ export function createOidcVerifier(opts: OidcOptions): OidcVerifier {
           ...(opts.audience ? { audience: opts.audience } : {}),
           requiredClaims: ['sub', 'exp'],
         });
-        const email = [payload.email, payload.preferred_username].find((v) => typeof v === 'string') as
-          string | undefined;
+        // The e-mail is what links the identity to a Chronos account: only an address the provider
+        // has not declared unverified (a user name is no e-mail, and could spell someone else's).
+        const email = typeof payload.email === 'string' ? payload.email : undefined;
         if (!payload.sub || !email) throw unauthorized('The token names no subject or e-mail');
+        if (payload.email_verified === false)
+          throw unauthorized('The identity provider has not verified this e-mail address');
         const roles = claimAt(payload, opts.rolesClaim);
         return {
           subject: payload.sub,
