@@ -2,7 +2,7 @@ import { createMasker, newId } from '@chronos/core';
 import { bullJobId, buildRunContext, cancelChannel, enqueueRuns } from '@chronos/engine';
 import { runContextKey } from '@chronos/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openLogStreams } from '../src/runs/log-stream.ts';
+import { LOG_STREAMS_PER_USER, openLogStreams } from '../src/runs/log-stream.ts';
 import { startTestApi, type TestApi } from './harness.ts';
 import { ownedJob } from './owned-job.ts';
 import { addLogs, expectRefusals, makeRun, userWithoutPermissions } from './runs-fixtures.ts';
@@ -345,6 +345,32 @@ describe('GET /runs/:id/logs/stream', () => {
     const deadline = Date.now() + 10_000;
     while (openLogStreams() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(openLogStreams()).toBe(0);
+  });
+
+  it(`lets one user hold at most ${LOG_STREAMS_PER_USER} streams open (429 beyond), others unaffected`, async () => {
+    const run = await makeRun(t, aliceJob, { status: 'RUNNING', startTime: new Date() });
+    const streams = [];
+    try {
+      for (let i = 0; i < LOG_STREAMS_PER_USER; i++) {
+        const s = await stream(run.id, alice.token);
+        expect(s.response.status).toBe(200);
+        streams.push(s);
+      }
+      const refused = await t.call('get', `/runs/${run.id}/logs/stream`, { token: alice.token });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('retry-after')).toBeTruthy();
+      const other = await stream(run.id, admin);
+      expect(other.response.status).toBe(200);
+      streams.push(other);
+    } finally {
+      for (const s of streams) await s.close();
+    }
+    // Closed streams free their places.
+    const deadline = Date.now() + 10_000;
+    while (openLogStreams() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const again = await stream(run.id, alice.token);
+    expect(again.response.status).toBe(200);
+    await again.close();
   });
 
   it('answers problems (not a stream) for a bad Last-Event-ID, no token, no permission, another owner', async () => {

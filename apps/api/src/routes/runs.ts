@@ -11,7 +11,7 @@ import type { ApiRouter } from '../http/route.ts';
 import { idParams, isoDate } from '../http/schemas.ts';
 import { findOwnedJob, JOB_ID } from '../auth/owned-job.ts';
 import { findOwnedRun } from '../runs/access.ts';
-import { streamRunLogs } from '../runs/log-stream.ts';
+import { assertMayOpenLogStream, streamRunLogs } from '../runs/log-stream.ts';
 import {
   levelsFrom,
   runContextSchema,
@@ -164,11 +164,12 @@ export function registerRunRoutes(api: ApiRouter, deps: ApiDeps): void {
     },
     handler: async ({ req, res, params, query, principal }) => {
       await findOwnedRun(deps.db, principal, params.id);
+      assertMayOpenLogStream(principal.userId);
       const afterId = resumeAfter(req, query.lastEventId);
       await streamRunLogs(
         deps.db,
         res,
-        { runId: params.id, afterId, levels: levelsFrom(query.level) },
+        { runId: params.id, userId: principal.userId, afterId, levels: levelsFrom(query.level) },
         deps.log,
       );
       return undefined;

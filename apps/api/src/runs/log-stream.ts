@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db, LogLevel, RunStatus } from '@chronos/db';
 import type { Response } from 'express';
 import type { Logger } from 'pino';
+import { tooManyRequests } from '../http/errors.ts';
 import { isFinished, runLogSelect, toRunLogLine } from './schemas.ts';
 
 export interface LogStreamOptions {
@@ -15,10 +16,21 @@ export interface LogStreamOptions {
   heartbeatMs?: number;
   /** Most lines read per query. @defaultValue 500 */
   batchSize?: number;
+  /**
+   * A stream ends (without `end`: the client reconnects with Last-Event-ID) after this long, so
+   * a client whose access was revoked meanwhile is checked again. @defaultValue 300000
+   */
+  maxLifetimeMs?: number;
 }
+
+/** Streams one user may hold open on one API process, and streams per process. */
+export const LOG_STREAMS_PER_USER = 10;
+export const LOG_STREAMS_PER_PROCESS = 500;
 
 export interface LogStreamTarget {
   runId: string;
+  /** Whose stream it is (for the per-user limit). */
+  userId: string;
   /** Send only lines with a greater id (from `Last-Event-ID`); 0 for all. */
   afterId: bigint;
   /** Send only lines of these levels; all when undefined. */
@@ -26,10 +38,22 @@ export interface LogStreamTarget {
 }
 
 let open = 0;
+const openByUser = new Map<string, number>();
 
 /** Log streams this process is serving now (each polls Postgres until its client goes away). */
 export function openLogStreams(): number {
   return open;
+}
+
+/** @throws HttpError 429 when the user, or this process, has as many streams open as allowed. */
+export function assertMayOpenLogStream(userId: string): void {
+  if ((openByUser.get(userId) ?? 0) >= LOG_STREAMS_PER_USER)
+    throw tooManyRequests(
+      `At most ${LOG_STREAMS_PER_USER} log streams may be open at once; close one first`,
+      5,
+    );
+  if (open >= LOG_STREAMS_PER_PROCESS)
+    throw tooManyRequests('This API process serves as many log streams as it can; try again shortly', 5);
 }
 
 /** SSE framing: `data:` holds one JSON line (JSON escapes newlines, so a line is one field). */
@@ -53,6 +77,8 @@ export async function streamRunLogs(
   const pollMs = opts.pollMs ?? 500;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
   const batchSize = opts.batchSize ?? 500;
+  const maxLifetimeMs = opts.maxLifetimeMs ?? 300_000;
+  const started = Date.now();
   const gone = new AbortController();
   res.on('close', () => gone.abort());
   // The client may have gone while the run was being looked up: then 'close' has already fired.
@@ -98,6 +124,7 @@ export async function streamRunLogs(
 
   let afterId = target.afterId;
   open++;
+  openByUser.set(target.userId, (openByUser.get(target.userId) ?? 0) + 1);
   try {
     await send(`: log of run ${target.runId}\n\n`);
     for (;;) {
@@ -115,6 +142,12 @@ export async function streamRunLogs(
         res.end();
         return;
       }
+      if (Date.now() - started >= maxLifetimeMs) {
+        // The client reconnects (resuming after the last line), authenticated and authorised anew.
+        await send(': stream lifetime over, reconnect to go on\n\n');
+        res.end();
+        return;
+      }
       if (Date.now() - lastSent >= heartbeatMs) await send(': keep-alive\n\n');
       await sleep(pollMs, undefined, { signal: gone.signal });
     }
@@ -124,5 +157,8 @@ export async function streamRunLogs(
     res.end(sseEvent('error', { message: 'The log stream failed; reconnect with Last-Event-ID to resume' }));
   } finally {
     open--;
+    const mine = (openByUser.get(target.userId) ?? 1) - 1;
+    if (mine === 0) openByUser.delete(target.userId);
+    else openByUser.set(target.userId, mine);
   }
 }
