@@ -55,7 +55,7 @@ export function createApp(deps: ApiDeps): App {
     cors({
       // No origin is allowed unless CORS_ORIGINS lists it; `*` allows any (tokens travel in headers, not cookies).
       origin: deps.config.auth.corsOrigins.includes('*') ? true : [...deps.config.auth.corsOrigins],
-      exposedHeaders: ['X-Request-Id', 'Retry-After', 'Location'],
+      exposedHeaders: ['X-Request-Id', 'Retry-After', 'Location', 'ETag'],
       maxAge: 600,
     }),
     express.json({

@@ -177,6 +177,8 @@ describe('security headers, CORS, body limit, request ids', () => {
     const get = await t.call('get', '/auth/me', { headers: { origin: ALLOWED_ORIGIN } });
     expect(get.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN);
     expect(get.headers.get('access-control-expose-headers')).toMatch(/X-Request-Id/);
+    // A browser client on another origin reads the ETag to send If-Match.
+    expect(get.headers.get('access-control-expose-headers')).toMatch(/ETag/);
     const other = await t.call('get', '/auth/me', { headers: { origin: 'https://evil.example' } });
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { ChronosError, ConflictError, NotFoundError, ValidationError } from '@chronos/core';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
@@ -87,7 +88,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     if (typeof status === 'number' && status >= 400 && status < 500 && !(err instanceof ChronosError)) {
       return sendProblem(req, res, {
         type: 'about:blank',
-        title: status === 413 ? 'Content Too Large' : 'Bad Request',
+        title: status === 413 ? 'Content Too Large' : (STATUS_CODES[status] ?? 'Bad Request'),
         status,
         detail:
           status === 413
