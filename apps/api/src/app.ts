@@ -60,6 +60,9 @@ export function createApp(deps: ApiDeps): App {
     }),
     express.json({
       limit: deps.config.bodyLimitBytes,
+      // Any JSON value: a webhook may deliver a bare string or number; every API body is checked
+      // against its schema anyway (a non-object answers 400 naming the field).
+      strict: false,
       // Webhook signatures are computed over the exact bytes received.
       verify: (req, _res, buf) => {
         (req as express.Request).rawBody = buf;

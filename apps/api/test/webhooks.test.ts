@@ -243,6 +243,12 @@ describe('webhook delivery (POST /hooks/:hookId)', () => {
     const payloads = Object.fromEntries(runs.map((r) => [r.id, r.triggerPayload as { body: unknown }]));
     expect(payloads[text.body.runId]?.body).toBe(body);
     expect(payloads[form.body.runId]?.body).toEqual({ a: '1', b: 'two words' });
+ 
+    // Any JSON value, not only objects and arrays.
+    const scalar = await deliver(hook, { body: '"just a string"' });
+    expect(scalar.status, scalar.text).toBe(202);
+    const run = await t.db.jobRun.findUniqueOrThrow({ where: { id: scalar.body.runId } });
+    expect((run.triggerPayload as { body: unknown }).body).toBe('just a string');
   });
 
   it('refuses a missing or wrong signature, a tampered body and a stale timestamp (401), an unknown hook (404)', async () => {
