@@ -85,6 +85,11 @@ describe('GET /notifications', () => {
     const user = await t.user(['USER']);
     expectFieldErrors(await t.call('get', '/notifications?status=LOST', { token: user.token }), ['status']);
     expectFieldErrors(await t.call('get', '/notifications?cursor=bogus', { token: user.token }), ['cursor']);
+    // An id beyond the column's 32 bits is no cursor this API returned.
+    const tooBig = Buffer.from(JSON.stringify([2 ** 31])).toString('base64url');
+    expectFieldErrors(await t.call('get', `/notifications?cursor=${tooBig}`, { token: user.token }), [
+      'cursor',
+    ]);
     expect((await t.call('get', '/notifications')).status).toBe(401);
   });
 });

@@ -116,6 +116,7 @@ describe('AUTH_MODE=oidc', () => {
   it('refuses a token whose e-mail the provider declares unverified, or that names only a user name', async () => {
     for (const claims of [
       { email_verified: false },
+      { email_verified: 'false' },
       { email: undefined, preferred_username: 'ops@example.test' },
     ]) {
       const res = await t.call('get', '/auth/me', { token: await provider.token(key1, claims) });

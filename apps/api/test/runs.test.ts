@@ -209,7 +209,7 @@ describe('GET /runs/:id/logs', () => {
     expect(second.body.items.map((l: { id: number }) => l.id)).toEqual(ids.slice(3));
     expect(second.body.nextCursor).toBeNull();
     // A cursor this API never returned (a fractional or negative id) is a 400 naming it, not a 500.
-    for (const id of [1.5, -1]) {
+    for (const id of [1.5, -1, 2 ** 53]) {
       const cursor = Buffer.from(JSON.stringify([id])).toString('base64url');
       const bad = await t.call('get', `/runs/${runId}/logs?cursor=${cursor}`, { token: alice.token });
       expect(bad.status, String(id)).toBe(400);

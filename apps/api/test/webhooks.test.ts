@@ -243,7 +243,7 @@ describe('webhook delivery (POST /hooks/:hookId)', () => {
     const payloads = Object.fromEntries(runs.map((r) => [r.id, r.triggerPayload as { body: unknown }]));
     expect(payloads[text.body.runId]?.body).toBe(body);
     expect(payloads[form.body.runId]?.body).toEqual({ a: '1', b: 'two words' });
- 
+
     // Any JSON value, not only objects and arrays.
     const scalar = await deliver(hook, { body: '"just a string"' });
     expect(scalar.status, scalar.text).toBe(202);

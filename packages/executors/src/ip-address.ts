@@ -104,8 +104,9 @@ export function embeddedIpv4(ip: IpBytes): EmbeddedIpv4 | null {
   if (zeros(0, 8) && ip[8] === 0xff && ip[9] === 0xff && zeros(10, 12)) {
     return { via: 'IPv4-translated', ipv4: last4 };
   }
-  // ::a.b.c.d (deprecated; :: and ::1 are matched by their own rules first)
-  if (zeros(0, 12)) return { via: 'IPv4-compatible', ipv4: last4 };
+  // ::a.b.c.d (deprecated). Not ::/120 (::, ::1, ::2…): those are IPv6 addresses of their own
+  // (refused by IPV6_RULES), which an IPv4 allowance such as 0.0.0.0/8 must not open.
+  if (zeros(0, 12) && !zeros(12, 15)) return { via: 'IPv4-compatible', ipv4: last4 };
   // 64:ff9b::/96 (RFC 6052 well-known NAT64 prefix)
   if (ip[0] === 0x00 && ip[1] === 0x64 && ip[2] === 0xff && ip[3] === 0x9b && zeros(4, 12)) {
     return { via: 'NAT64', ipv4: last4 };
@@ -142,6 +143,7 @@ const IPV4_RULES = rules([
 const IPV6_RULES = rules([
   ['::/128', 'unspecified'],
   ['::1/128', 'loopback'],
+  ['::/120', 'reserved'], // ::2–::ff
   ['64:ff9b:1::/48', 'private'], // RFC 8215 local-use NAT64
   ['100::/64', 'reserved'], // discard-only
   ['2001::/32', 'reserved'], // Teredo: the embedded addresses are not worth trusting

@@ -136,6 +136,9 @@ describe('outbound policy: internal addresses are refused at connect time', () =
     expect(policy.refuseAddress('x', '::ffff:127.0.0.1')).toBeNull();
     expect(policy.refuseAddress('x', 'fd12::1')).toBeNull();
     expect(policy.refuseAddress('x', '10.0.0.1')?.addressClass).toBe('private address');
+    // An IPv4 allowance does not open IPv6 loopback (:: and ::1 embed no IPv4 address).
+    const v4 = compileOutboundPolicy({ allowHosts: [], allowCidrs: ['0.0.0.0/8', '127.0.0.0/8'] });
+    for (const ip of ['::1', '::', '::5']) expect(v4.refuseAddress('x', ip), ip).not.toBeNull();
   });
 
   it('checks the address a host name resolves to when connecting (DNS rebinding)', async () => {
@@ -247,8 +250,8 @@ describe('address classification', () => {
     ['ff02::1', 'multicast'],
     ['2001:db8::1', 'documentation'],
     ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'reserved'],
-    ['::2', 'unspecified'],
-    ['::0.0.0.5', 'unspecified'],
+    ['::2', 'reserved'],
+    ['::0.0.0.5', 'reserved'],
     ['2001:2::1', 'benchmarking'],
     ['2001:20::1', 'reserved'],
     ['3fff::1', 'documentation'],

@@ -126,7 +126,12 @@ export function createOidcVerifier(opts: OidcOptions): OidcVerifier {
         // has not declared unverified (a user name is no e-mail, and could spell someone else's).
         const email = typeof payload.email === 'string' ? payload.email : undefined;
         if (!payload.sub || !email) throw unauthorized('The token names no subject or e-mail');
-        if (payload.email_verified === false)
+        // Some providers send the flag as a string.
+        if (
+          payload.email_verified !== undefined &&
+          payload.email_verified !== true &&
+          payload.email_verified !== 'true'
+        )
           throw unauthorized('The identity provider has not verified this e-mail address');
         const roles = claimAt(payload, opts.rolesClaim);
         return {

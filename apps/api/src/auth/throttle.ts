@@ -19,6 +19,16 @@ export function createLoginThrottle(redis: Redis, opts: LoginThrottleOptions) {
     `${opts.prefix}:login-failures:account:${createHash('sha256').update(email).digest('hex').slice(0, 32)}`;
   const ipKey = (ip: string) => `${opts.prefix}:login-failures:ip:${ip}`;
   const ipMax = opts.maxFailures * 4;
+  /** Takes one attempt back from each key that still exists (never creates a key without a TTL). */
+  const takeBack = (...keys: string[]) =>
+    redis.eval(
+      `for _, k in ipairs(KEYS) do
+         if redis.call('EXISTS', k) == 1 and redis.call('DECR', k) <= 0 then redis.call('DEL', k) end
+       end
+       return 0`,
+      keys.length,
+      ...keys,
+    );
 
   return {
     /**
@@ -42,7 +52,7 @@ export function createLoginThrottle(redis: Redis, opts: LoginThrottleOptions) {
       });
       // A refused attempt checks no password: it does not count.
       const over = Number(acct) > opts.maxFailures || Number(byIp) > ipMax;
-      if (over) await redis.multi().decr(accountKey(email)).decr(ipKey(ip)).exec();
+      if (over) await takeBack(accountKey(email), ipKey(ip));
       if (Number(acct) > opts.maxFailures)
         throw tooManyRequests(
           'Too many failed sign-ins for this account; try again later',
@@ -56,7 +66,8 @@ export function createLoginThrottle(redis: Redis, opts: LoginThrottleOptions) {
     },
     /** The attempt succeeded: the account starts afresh, and the attempt does not count for the IP. */
     async recordSuccess(email: string, ip: string): Promise<void> {
-      await redis.multi().del(accountKey(email)).decr(ipKey(ip)).exec();
+      await redis.del(accountKey(email));
+      await takeBack(ipKey(ip));
     },
   };
 }

@@ -39,11 +39,24 @@ export function encodeCursor(id: string | number): string {
   return Buffer.from(JSON.stringify([id]), 'utf8').toString('base64url');
 }
 
-export function decodeCursor<Id extends string | number>(cursor: string, kind: 'string' | 'number'): Id {
+/** What ids a list pages by: text, a 32-bit serial (`int`) or a 64-bit one (`bigint`, as a number). */
+export type IdKind = 'string' | 'int' | 'bigint';
+
+const MAX_ID: Record<Exclude<IdKind, 'string'>, number> = {
+  int: 2 ** 31 - 1,
+  bigint: Number.MAX_SAFE_INTEGER,
+};
+
+export function decodeCursor<Id extends string | number>(cursor: string, kind: IdKind): Id {
   try {
     const [id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    // Numeric ids are positive integers (a 1.5 would reach BigInt() or Prisma as a 500).
-    if (kind === 'string' ? typeof id === 'string' : Number.isSafeInteger(id) && (id as number) > 0)
+    // Numeric ids are positive integers within their column's range (else BigInt() or Prisma would
+    // answer a 500).
+    if (
+      kind === 'string'
+        ? typeof id === 'string'
+        : Number.isSafeInteger(id) && (id as number) > 0 && (id as number) <= MAX_ID[kind]
+    )
       return id as Id;
   } catch {
     // fall through
@@ -62,7 +75,7 @@ export async function paginate<Row extends { id: Id }, Id extends string | numbe
   query: { limit: number; cursor?: string | undefined },
   fetch: (args: PageArgs<Id>) => Promise<Row[]>,
   map: (row: Row) => Out = (row) => row as unknown as Out,
-  idKind: 'string' | 'number' = 'string',
+  idKind: IdKind = 'string',
 ): Promise<Page<Out>> {
   const args: PageArgs<Id> = { take: query.limit + 1 };
   if (query.cursor) {

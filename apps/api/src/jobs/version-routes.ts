@@ -50,7 +50,7 @@ export function registerJobVersionRoutes(api: ApiRouter, deps: ApiDeps): void {
           key: jobDefinitionKey(job.id, version),
           current: version === job.version,
         }),
-        'number',
+        'int',
       );
     },
   });

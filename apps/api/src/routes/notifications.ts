@@ -52,7 +52,7 @@ export function registerNotificationRoutes(api: ApiRouter, deps: ApiDeps): void 
         (args) =>
           deps.db.notification.findMany({ ...args, where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] }),
         toNotification,
-        'number',
+        'int',
       );
     },
   });

@@ -111,7 +111,7 @@ export function registerRoleRoutes(api: ApiRouter, deps: ApiDeps): void {
         query,
         (args) => db.role.findMany({ ...args, select: roleSelect, orderBy: [{ id: 'asc' }] }),
         toRole,
-        'number',
+        'int',
       );
     },
   });

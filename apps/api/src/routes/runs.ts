@@ -133,7 +133,7 @@ export function registerRunRoutes(api: ApiRouter, deps: ApiDeps): void {
             })
           ).map(toRunLogLine),
         undefined,
-        'number',
+        'bigint',
       );
     },
   });
