@@ -142,33 +142,11 @@ describe('a scheduled slot, end to end', () => {
     expect(run?.errorMessage).toBe('run timed out after 1 s');
   });
 
-  it('a cancel request aborts a running run: CANCELLED', async () => {
+  /** A ONCE DUMMY job sleeping a minute, planned, and its run once a worker has started it. */
+  async function runningSleeper(name: string) {
     const { id } = await createJob(deps(), {
       ownerId,
-      name: 'cancel-me',
-      type: 'DUMMY',
-      schedule: { type: 'ONCE', runAt: new Date() },
-      payload: { metadata: { sleepMs: 60_000 } },
-    });
-    await tick();
-    const running = await (async () => {
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const r = await tdb.db.jobRun.findFirst({ where: { jobId: id, status: 'RUNNING' } });
-        if (r) return r;
-        if (Date.now() > deadline) throw new Error('never started');
-        await new Promise((res) => setTimeout(res, 20));
-      }
-    })();
-    await requestCancel(redis, prefix, running.id);
-    const [run] = await finished(id);
-    expect(run?.status).toBe('CANCELLED');
-  });
-
-  it('a cancel whose message was lost (its subscriber reconnecting) aborts the run once the subscriber is back', async () => {
-    const { id } = await createJob(deps(), {
-      ownerId,
-      name: 'cancel-lost-message',
+      name,
       type: 'DUMMY',
       schedule: { type: 'ONCE', runAt: new Date() },
       payload: { metadata: { sleepMs: 60_000 } },
@@ -177,6 +155,18 @@ describe('a scheduled slot, end to end', () => {
     const running = await until('the run to start', () =>
       tdb.db.jobRun.findFirst({ where: { jobId: id, status: 'RUNNING' } }),
     );
+    return { id, running };
+  }
+
+  it('a cancel request aborts a running run: CANCELLED', async () => {
+    const { id, running } = await runningSleeper('cancel-me');
+    await requestCancel(redis, prefix, running.id);
+    const [run] = await finished(id);
+    expect(run?.status).toBe('CANCELLED');
+  });
+
+  it('a cancel whose message was lost (its subscriber reconnecting) aborts the run once the subscriber is back', async () => {
+    const { id, running } = await runningSleeper('cancel-lost-message');
     // The request is kept, its message never arrives; then the worker's subscriber is disconnected.
     await redis.set(cancelRequestKey(prefix, running.id), '1', 'EX', 60);
     const clients = (await redis.client('LIST')) as string;
