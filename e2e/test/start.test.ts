@@ -96,7 +96,13 @@ async function expectServing(port: number, credentials: { email: string; passwor
 
   const session = await signIn(credentials.password);
   expect(session.status).toBe(303);
-  const auth = { cookie: (session.headers.get('set-cookie') ?? '').split(';')[0] as string };
+  // The session's cookies (the signed one and the session id), as a browser would send them.
+  const auth = {
+    cookie: session.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; '),
+  };
   expect((await fetch(`${origin}/admin/queues`, { headers: auth })).status).toBe(200);
   const api = await fetch(`${origin}/admin/queues/api/queues`, { headers: auth });
   expect(api.status).toBe(200);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
@@ -14,6 +15,10 @@ export const ADMIN_LOGIN_PATH = '/admin/login';
 /** Audience of the dashboard's session cookie: an API access token is not a dashboard session. */
 export const ADMIN_AUDIENCE = 'chronos-admin';
 const COOKIE = 'chronos_admin';
+/** The dashboard session's id: its record in Redis is what sign-out ends. */
+const SID_COOKIE = 'chronos_admin_sid';
+/** The longest a dashboard session lasts, however active it is. */
+const SESSION_MAX_SECONDS = 12 * 3600;
 
 function cookieOf(req: Request, name: string): string | undefined {
   for (const part of (req.get('cookie') ?? '').split(';')) {
@@ -61,16 +66,34 @@ export function mountAdmin(app: Express, deps: ApiDeps): void {
   const { authenticator, sessions, signer } = deps.auth;
   const cookieTtl = signer?.ttlSeconds ?? 900;
 
+  const sessionKey = (sid: string) => `${deps.config.redis.prefix}:admin-session:${sid}`;
+  // Secure whenever the request came over TLS, and always in production (a TLS proxy that is not
+  // on loopback is not trusted to say so).
+  const cookieOptions = (req: Request, maxAgeSeconds: number) => ({
+    httpOnly: true,
+    sameSite: 'strict' as const,
+    secure: req.secure || deps.config.isProduction,
+    path: '/admin',
+    maxAge: maxAgeSeconds * 1000,
+  });
+
   const setSession = async (req: Request, res: Response, user: { id: string; tokenVersion: number }) => {
     if (!signer) return;
     const token = await signer.sign({ sub: user.id, tv: user.tokenVersion }, ADMIN_AUDIENCE);
-    res.cookie(COOKIE, token, {
-      httpOnly: true,
-      sameSite: 'strict',
-      secure: req.secure,
-      path: '/admin',
-      maxAge: cookieTtl * 1000,
-    });
+    res.cookie(COOKIE, token, cookieOptions(req, cookieTtl));
+  };
+
+  /** A new dashboard session of `userId`: recorded in Redis until sign-out or its maximum age. */
+  const openSession = async (req: Request, res: Response, userId: string) => {
+    const sid = randomBytes(24).toString('base64url');
+    await deps.redis.set(sessionKey(sid), userId, 'EX', SESSION_MAX_SECONDS);
+    res.cookie(SID_COOKIE, sid, cookieOptions(req, SESSION_MAX_SECONDS));
+  };
+
+  /** Whether the request carries a live dashboard session of `userId`. */
+  const sessionIsLive = async (req: Request, userId: string) => {
+    const sid = cookieOf(req, SID_COOKIE);
+    return sid !== undefined && (await deps.redis.get(sessionKey(sid))) === userId;
   };
 
   const requireAdmin: RequestHandler = async (req, res, next) => {
@@ -81,14 +104,17 @@ export function mountAdmin(app: Express, deps: ApiDeps): void {
       const principal = bearer
         ? await authenticator.principalOf(bearer)
         : await authenticator.principalOf(cookie as string, ADMIN_AUDIENCE);
+      if (!bearer && !(await sessionIsLive(req, principal.userId)))
+        throw unauthorized('The dashboard session has ended: sign in again');
       if (!principal.isAdmin)
         throw new HttpError(403, 'Forbidden', 'The queue dashboard is for administrators');
-      // Sliding session: each page view renews the cookie.
+      // Sliding session: each page view renews the cookie (within the session's maximum age).
       if (cookie) await setSession(req, res, { id: principal.userId, tokenVersion: principal.tokenVersion });
       next();
     } catch (err) {
       if (err instanceof HttpError && err.status === 401 && req.accepts(['html', 'json']) === 'html') {
         res.clearCookie(COOKIE, { path: '/admin' });
+        res.clearCookie(SID_COOKIE, { path: '/admin' });
         return res.redirect(303, `${ADMIN_LOGIN_PATH}?next=${encodeURIComponent(req.originalUrl)}`);
       }
       throw err;
@@ -115,6 +141,7 @@ export function mountAdmin(app: Express, deps: ApiDeps): void {
         const principal = await loadPrincipal(deps.db, user.id);
         if (!principal?.isAdmin)
           return loginPage(res, { next, status: 403, error: 'The queue dashboard is for administrators.' });
+        await openSession(req, res, user.id);
         await setSession(req, res, user);
         res.redirect(303, next);
       } catch (err) {
@@ -126,8 +153,12 @@ export function mountAdmin(app: Express, deps: ApiDeps): void {
       }
     },
   );
-  app.post('/admin/logout', adminHelmet, (_req, res) => {
+  app.post('/admin/logout', adminHelmet, async (req, res) => {
+    // The session ends here, not only in this browser: a copy of its cookies no longer works.
+    const sid = cookieOf(req, SID_COOKIE);
+    if (sid) await deps.redis.del(sessionKey(sid));
     res.clearCookie(COOKIE, { path: '/admin' });
+    res.clearCookie(SID_COOKIE, { path: '/admin' });
     res.redirect(303, ADMIN_LOGIN_PATH);
   });
 

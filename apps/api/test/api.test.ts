@@ -13,7 +13,7 @@ afterAll(async () => {
   await t?.stop();
 });
 
-/** Signs in on the dashboard's form and returns the session cookie (or the failed answer). */
+/** Signs in on the dashboard's form and returns the session's cookies, as one Cookie header (or the failed answer). */
 async function dashboardSignIn(email: string, password: string) {
   const res = await fetch(`${t.base}/admin/login`, {
     method: 'POST',
@@ -21,8 +21,8 @@ async function dashboardSignIn(email: string, password: string) {
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ email, password, next: '/admin/queues' }).toString(),
   });
-  const cookie = res.headers.get('set-cookie')?.split(';')[0];
-  return { res, cookie };
+  const cookies = res.headers.getSetCookie().map((c) => c.split(';')[0]);
+  return { res, cookie: cookies.length > 0 ? cookies.join('; ') : undefined };
 }
 
 describe('the API process', () => {
@@ -130,6 +130,25 @@ describe('Bull Board at /admin/queues', () => {
       });
       expect(put.status, action).toBe(405);
     }
+  });
+
+  it('signing out ends the session itself: a copy of its cookies no longer opens the dashboard', async () => {
+    const { cookie } = await dashboardSignIn(ADMIN.email, ADMIN.password);
+    const api = (c: string) =>
+      fetch(`${t.base}/admin/queues/api/queues`, { headers: { cookie: c, accept: 'application/json' } });
+    expect((await api(cookie as string)).status).toBe(200);
+    const out = await fetch(`${t.base}/admin/logout`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: cookie as string },
+    });
+    expect(out.status).toBe(303);
+    expect((await api(cookie as string)).status).toBe(401);
+    // The signed session cookie alone (without its session) is no way in either.
+    const signedOnly = (cookie as string).split('; ').filter((c) => c.startsWith('chronos_admin='));
+    const again = await dashboardSignIn(ADMIN.email, ADMIN.password);
+    expect((await api(again.cookie as string)).status).toBe(200);
+    expect((await api(signedOnly.join('; '))).status).toBe(401);
   });
 
   it('does not take an API access token as a dashboard cookie (different audience)', async () => {
