@@ -1,4 +1,4 @@
-import { ChronosError, RetryableJobError } from '@chronos/core';
+import { ChronosError, PermanentJobError, RetryableJobError } from '@chronos/core';
 import type { Readable } from 'node:stream';
 import { TextDecoder } from 'node:util';
 import { pipeline } from 'node:stream';
@@ -141,6 +141,14 @@ export function requestFailure(
   if (code === 'UND_ERR_INVALID_ARG' || code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_INVALID_CHAR') {
     permit?.release();
     return invalidPayload(`${what}: ${(err as Error).message}`, err);
+  }
+  if (code === 'UND_ERR_HEADERS_OVERFLOW') {
+    // The server answered, with more headers than a client reads (16 KiB): not a network failure,
+    // not the host struggling, and the same again on a retry.
+    permit?.success();
+    return new PermanentJobError(`${what}: the response headers exceed 16 KiB`, 'HTTP_HEADERS_TOO_LARGE', {
+      cause: err,
+    });
   }
   permit?.failure();
   const detail = [typeof code === 'string' ? code : null, (err as Error)?.message ?? String(err)]

@@ -259,6 +259,18 @@ describe('HTTP executor: abort', () => {
   });
 });
 
+describe('HTTP executor: oversized responses', () => {
+  it('fails a response with more than 16 KiB of headers permanently (not a retryable network error)', async () => {
+    const s = await server((_req, res) => {
+      res.setHeader('x-big', 'a'.repeat(20_000));
+      res.end('ok');
+    });
+    const err = await rejection(() => createHttpExecutor()({ httpUrl: s.origin }, makeCtx()));
+    expect(err).toMatchObject({ code: 'HTTP_HEADERS_TOO_LARGE', retryable: false });
+    expect(err.message).toMatch(/headers exceed 16 KiB/);
+  });
+});
+
 describe('HTTP executor: redirects', () => {
   it('follows up to 5 redirects and refuses the 6th', async () => {
     const s = await server((req, res) => {
