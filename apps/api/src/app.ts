@@ -47,6 +47,7 @@ export function createApp(deps: ApiDeps): App {
 
   const api = new ApiRouter(deps.auth.authenticator.middleware);
   for (const register of ROUTE_MODULES) register(api, deps);
+  api.closeMethods();
   const document = openApiDocument(api.routes, { version: '1' });
 
   app.use(

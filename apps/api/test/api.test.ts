@@ -45,6 +45,16 @@ describe('the API process', () => {
     });
   });
 
+  it('answers a method a known path does not have with 405 and Allow, before any authentication', async () => {
+    const res = await fetch(`${t.api}/jobs/some-id/pause`, { method: 'DELETE' });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await res.json()).toMatchObject({ title: 'Method Not Allowed', status: 405 });
+    const jobs = await fetch(`${t.api}/jobs`, { method: 'PUT' });
+    expect(jobs.headers.get('allow')).toBe('GET, HEAD, POST');
+  });
+
   it('replaces an unusable X-Request-Id with its own', async () => {
     const res = await fetch(`${t.api}/nope`, { headers: { 'x-request-id': 'bad id with spaces <script>' } });
     const id = res.headers.get('x-request-id') ?? '';

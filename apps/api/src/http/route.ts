@@ -4,6 +4,7 @@ import { Router, type Request, type RequestHandler, type Response } from 'expres
 import type { z } from 'zod';
 import type { Principal } from '../auth/principal.ts';
 import { forbidden, unauthorized } from './errors.ts';
+import { sendProblem } from './problem.ts';
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
@@ -102,5 +103,31 @@ export class ApiRouter {
       else res.status(spec.status ?? 200).json(result);
     });
     this.router[spec.method](spec.path, ...chain);
+  }
+
+  /**
+   * Answers the methods a path does not have with 405 and an `Allow` header (instead of 404). Call
+   * once, after every route is added: these handlers only see what no route took.
+   */
+  closeMethods(): void {
+    const byPath = new Map<string, Set<string>>();
+    for (const r of this.routes) {
+      const methods = byPath.get(r.path) ?? new Set<string>();
+      methods.add(r.method.toUpperCase());
+      if (r.method === 'get') methods.add('HEAD');
+      byPath.set(r.path, methods);
+    }
+    for (const [path, methods] of byPath) {
+      const allow = [...methods].sort().join(', ');
+      this.router.all(path, (req, res) => {
+        res.set('Allow', allow);
+        sendProblem(req, res, {
+          type: 'about:blank',
+          title: 'Method Not Allowed',
+          status: 405,
+          detail: `${req.method} is not allowed on ${req.path}; allowed: ${allow}`,
+        });
+      });
+    }
   }
 }
