@@ -323,18 +323,18 @@ export async function resumeJob(
 export async function deleteJob(
   deps: EngineDeps,
   jobId: string,
-  opts: { withinTransaction?: WithinTransaction<void> } = {},
+  /** With the version deleted, locked: a caller's precondition (If-Match) checked there holds. */
+  opts: { withinTransaction?: WithinTransaction<{ version: number }> } = {},
 ): Promise<boolean> {
   const out = await deps.db.$transaction(async (tx) => {
-    const job = await tx.job.findUnique({ where: { id: jobId }, select: { type: true } });
+    const job = await lockJob(tx, jobId);
     if (!job) return null;
-    await tx.$queryRaw`SELECT id FROM job_schedules WHERE job_id = ${jobId} FOR UPDATE`;
     const pending = await tx.jobRun.findMany({
       where: { jobId, status: 'QUEUED', startTime: null },
       select: { idempotencyKey: true },
     });
     await tx.job.delete({ where: { id: jobId } });
-    await opts.withinTransaction?.(tx, undefined);
+    await opts.withinTransaction?.(tx, { version: job.version });
     return { type: job.type as JobTypeName, keys: pending.map((p) => p.idempotencyKey) };
   });
   if (!out) return false;

@@ -188,6 +188,25 @@ describe('deleting a job', () => {
     expect(await h.db.jobRun.count({ where: { jobId } })).toBe(0);
     expect(await deleteJob(h, jobId)).toBe(false);
   });
+
+  it("hands the caller's check the version it deletes, locked: a check that fails deletes nothing", async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    await h.db.job.update({ where: { id: jobId }, data: { version: 2 } });
+    const seen: number[] = [];
+    const stale = deleteJob(h, jobId, {
+      withinTransaction: async (_tx, { version }) => {
+        seen.push(version);
+        if (version !== 1) throw new Error('If-Match 1 is stale');
+      },
+    });
+    await expect(stale).rejects.toThrow('If-Match 1 is stale');
+    expect(seen).toEqual([2]);
+    expect(await h.db.job.count({ where: { id: jobId } })).toBe(1);
+    expect(
+      await deleteJob(h, jobId, { withinTransaction: async (_tx, { version }) => void seen.push(version) }),
+    ).toBe(true);
+    expect(await h.db.job.count({ where: { id: jobId } })).toBe(0);
+  });
 });
 
 describe('backfill', () => {

@@ -290,15 +290,18 @@ export function registerJobCrudRoutes(api: ApiRouter, deps: ApiDeps): void {
       const job = await findOwnedJob(deps.db, principal, params.id, {
         select: { id: true, name: true, type: true, ownerId: true, version: true },
       });
-      checkIfMatch(expectedVersion(req.get('if-match')), job);
+      const ifMatch = expectedVersion(req.get('if-match'));
       const deleted = await deleteJob(deps.engine, job.id, {
-        withinTransaction: (tx) =>
-          audit(tx, req, {
+        // Checked on the locked row: a change committed since the read above is not deleted blind.
+        withinTransaction: async (tx, { version }) => {
+          checkIfMatch(ifMatch, { id: job.id, version });
+          await audit(tx, req, {
             entityType: 'job',
             entityId: job.id,
             action: 'DELETED',
-            details: { name: job.name, type: job.type, ownerId: job.ownerId, version: job.version },
-          }),
+            details: { name: job.name, type: job.type, ownerId: job.ownerId, version },
+          });
+        },
       });
       if (!deleted) throw new NotFoundError('job', job.id);
       await removeVersions(deps, job.id);
