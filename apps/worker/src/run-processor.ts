@@ -32,7 +32,7 @@ import type { Logger } from 'pino';
 /** What the worker hands an executor besides the run's identity (see @chronos/executors). */
 export type ExecutorFn = (payload: unknown, ctx: ExecContext) => Promise<ExecResult>;
 
-/** The abort reason of a cancelled run (cancel request, or the worker shutting down). */
+/** The abort reason of a cancelled run (a cancel request). */
 export class RunCancelled extends Error {
   constructor() {
     super('run cancelled');

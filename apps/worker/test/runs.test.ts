@@ -193,15 +193,21 @@ describe('a scheduled slot, end to end', () => {
     expect(run?.errorMessage).toBe('no executor for MESSAGE_QUEUE jobs in this version of Chronos');
   });
 
+  /** A SCRIPT job whose slot is an hour away (only triggers run it). */
+  const scriptJob = async (name: string, scriptContent: string) =>
+    (
+      await createJob(deps(), {
+        ownerId,
+        name,
+        type: 'SCRIPT',
+        schedule: { type: 'ONCE', runAt: new Date(Date.now() + 3_600_000) },
+        payload: { scriptContent },
+      })
+    ).id;
+
   it('a stored script that inserts trigger values into its code is refused at run time; nothing runs', async () => {
     const marker = `/tmp/chronos-trigger-in-code-${newId()}`;
-    const { id } = await createJob(deps(), {
-      ownerId,
-      name: 'old-script',
-      type: 'SCRIPT',
-      schedule: { type: 'ONCE', runAt: new Date(Date.now() + 3_600_000) },
-      payload: { scriptContent: 'echo safe' },
-    });
+    const id = await scriptJob('old-script', 'echo safe');
     // A definition from before the check (the API refuses it now), holding a webhook's value as code.
     await tdb.db.jobPayload.update({
       where: { jobId: id },
@@ -219,13 +225,7 @@ describe('a scheduled slot, end to end', () => {
   });
 
   it('a script may hold {{trigger…}} as literal text (escaped): it runs and prints it', async () => {
-    const { id } = await createJob(deps(), {
-      ownerId,
-      name: 'escaped-script',
-      type: 'SCRIPT',
-      schedule: { type: 'ONCE', runAt: new Date(Date.now() + 3_600_000) },
-      payload: { scriptContent: "echo 'literal {{{{trigger.body.name}}'" },
-    });
+    const id = await scriptJob('escaped-script', "echo 'literal {{{{trigger.body.name}}'");
     await triggerRun(deps(), { jobId: id, trigger: 'MANUAL', payload: { body: { name: 'x' } } });
     const [run] = await finished(id);
     expect(run?.status).toBe('SUCCESS');

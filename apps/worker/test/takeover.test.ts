@@ -88,6 +88,12 @@ async function runThenKill(jobId: string, workerId: string) {
   return running;
 }
 
+/** The job's attempts, in order: attempt, status, worker, error code. */
+async function attempts(jobId: string) {
+  const rows = await tdb.db.jobRun.findMany({ where: { jobId }, orderBy: { attempt: 'asc' } });
+  return { rows, summary: rows.map((r) => [r.attempt, r.status, r.workerId, r.errorCode]) };
+}
+
 /** A worker in this process (replacing the previous survivor: only one serves the queue). */
 async function startSurvivor(workerId: string): Promise<WorkerService> {
   await survivor?.stop();
@@ -107,8 +113,8 @@ describe('a worker killed with SIGKILL mid-run', () => {
     const success = await until('the run to succeed elsewhere', () =>
       tdb.db.jobRun.findFirst({ where: { jobId, status: 'SUCCESS' } }),
     );
-    const rows = await tdb.db.jobRun.findMany({ where: { jobId }, orderBy: { attempt: 'asc' } });
-    expect(rows.map((r) => [r.attempt, r.status, r.workerId, r.errorCode])).toEqual([
+    const { rows, summary } = await attempts(jobId);
+    expect(summary).toEqual([
       [1, 'FAILURE', 'doomed', 'WORKER_LOST'],
       [2, 'SUCCESS', 'survivor', null],
     ]);
@@ -142,8 +148,8 @@ describe('a worker stopped (SIGTERM) while a run outlasts its grace period', () 
       await until('the run to succeed on the other worker', () =>
         tdb.db.jobRun.findFirst({ where: { jobId, status: 'SUCCESS' } }),
       );
-      const rows = await tdb.db.jobRun.findMany({ where: { jobId }, orderBy: { attempt: 'asc' } });
-      expect(rows.map((r) => [r.attempt, r.status, r.workerId, r.errorCode])).toEqual([
+      const { rows, summary } = await attempts(jobId);
+      expect(summary).toEqual([
         [1, 'FAILURE', 'leaving', 'WORKER_LOST'],
         [2, 'SUCCESS', 'staying', null],
       ]);
@@ -172,8 +178,7 @@ describe('a run cancelled while its worker is dead', () => {
     await until('the run to be closed CANCELLED', () =>
       tdb.db.jobRun.findFirst({ where: { id: running.id, status: 'CANCELLED' } }),
     );
-    const rows = await tdb.db.jobRun.findMany({ where: { jobId }, orderBy: { attempt: 'asc' } });
-    expect(rows.map((r) => [r.attempt, r.status, r.errorCode])).toEqual([[1, 'CANCELLED', 'CANCELLED']]);
+    expect((await attempts(jobId)).summary).toEqual([[1, 'CANCELLED', 'doomed-too', 'CANCELLED']]);
     expect(await tdb.db.dlqEvent.count({ where: { jobId } })).toBe(0);
   });
 });

@@ -1,7 +1,8 @@
-import { isJobType, queueName, type JobTypeName } from '@chronos/core';
+import { isJobType, type JobTypeName } from '@chronos/core';
 import { cancelRequestKey } from './changes.ts';
 import { bullJobId } from './enqueue.ts';
-import type { EngineDeps } from './job-changes.ts';
+import { finishCancelled } from './cancel.ts';
+import { bullJobKey, type EngineDeps } from './job-changes.ts';
 import { finishRun } from './runs.ts';
 
 /** The longest timeout a payload or job may set. */
@@ -39,8 +40,9 @@ interface RunningRow {
  */
 export async function closeAbandonedRuns(
   deps: EngineDeps,
-  opts: { defaultTimeoutSeconds: number; graceMs: number; random?: () => number },
+  opts: { defaultTimeoutSeconds: number; graceMs: number },
 ): Promise<number> {
+  const finishDeps = { redis: deps.redis, prefix: deps.prefix, queues: deps.queues };
   let closed = 0;
   let cursor: { start: Date; id: string } | null = null;
   for (;;) {
@@ -64,7 +66,7 @@ export async function closeAbandonedRuns(
       pipeline.exists(cancelRequestKey(deps.prefix, r.id));
       for (let a = 1; a <= r.attempt; a++)
         pipeline.hmget(
-          `${deps.prefix}:${queueName(r.type as JobTypeName)}:${bullJobId(r.idempotency_key, a)}`,
+          bullJobKey(deps.prefix, r.type as JobTypeName, bullJobId(r.idempotency_key, a)),
           'timestamp',
           'finishedOn',
           'failedReason',
@@ -85,31 +87,22 @@ export async function closeAbandonedRuns(
       if (open) continue;
       const why = reasons.length > 0 ? `failed: ${reasons.join('; ')}` : 'completed or removed';
       const ended = `its queue job ended (${why}) without the run's end being recorded`;
-      const out = await finishRun(
-        deps.db,
-        cancelRequested
-          ? {
-              runId: r.id,
-              lockToken: r.lock_token as string,
-              status: 'CANCELLED',
-              errorCode: 'CANCELLED',
-              errorMessage: `cancelled; ${ended}`,
-            }
-          : {
-              runId: r.id,
-              lockToken: r.lock_token as string,
-              status: 'FAILURE',
-              errorCode: 'WORKER_LOST',
-              errorMessage: `${ended}: no worker will finish it`,
-            },
-        {
-          redis: deps.redis,
-          prefix: deps.prefix,
-          queues: deps.queues,
-          ...(opts.random ? { random: opts.random } : {}),
-        },
-      );
-      if (out.accepted) closed++;
+      const run = { runId: r.id, lockToken: r.lock_token as string };
+      const accepted = cancelRequested
+        ? await finishCancelled(deps.db, run, `cancelled; ${ended}`, finishDeps)
+        : (
+            await finishRun(
+              deps.db,
+              {
+                ...run,
+                status: 'FAILURE',
+                errorCode: 'WORKER_LOST',
+                errorMessage: `${ended}: no worker will finish it`,
+              },
+              finishDeps,
+            )
+          ).accepted;
+      if (accepted) closed++;
     }
     const last = rows[rows.length - 1] as RunningRow;
     cursor = { start: last.start_time, id: last.id };

@@ -61,15 +61,27 @@ export async function cancelRun(
 export async function closeCancelledLostRun(db: Db, runId: string, deps: FinishDeps = {}): Promise<boolean> {
   const run = await db.jobRun.findUnique({ where: { id: runId }, select: { status: true, lockToken: true } });
   if (run?.status !== 'RUNNING' || !run.lockToken) return false;
+  return finishCancelled(
+    db,
+    { runId, lockToken: run.lockToken },
+    'cancelled: its worker was lost before it could abort the run, which is not run again',
+    deps,
+  );
+}
+
+/**
+ * Records a RUNNING run CANCELLED under `lockToken` (not retried, not dead-lettered) for one that no
+ * worker will abort any more; false when the token is no longer the run's.
+ */
+export async function finishCancelled(
+  db: Db,
+  run: { runId: string; lockToken: string },
+  message: string,
+  deps: FinishDeps = {},
+): Promise<boolean> {
   const out = await finishRun(
     db,
-    {
-      runId,
-      lockToken: run.lockToken,
-      status: 'CANCELLED',
-      errorCode: 'CANCELLED',
-      errorMessage: 'cancelled: its worker was lost before it could abort the run, which is not run again',
-    },
+    { ...run, status: 'CANCELLED', errorCode: 'CANCELLED', errorMessage: message },
     deps,
   );
   return out.accepted;

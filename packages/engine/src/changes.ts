@@ -35,7 +35,7 @@ export async function requestCancel(redis: Redis, prefix: string, runId: string)
 
 /** Whether a cancel of `runId` was requested (see `requestCancel`). */
 export async function cancelRequested(redis: Redis, prefix: string, runId: string): Promise<boolean> {
-  return (await redis.exists(cancelRequestKey(prefix, runId))) === 1;
+  return (await cancelsRequestedAmong(redis, prefix, [runId])).length > 0;
 }
 
 /** The runs among `runIds` whose cancel was requested (one round trip). */

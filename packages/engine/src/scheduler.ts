@@ -17,6 +17,9 @@ interface Log {
   debug(obj: object, msg?: string): void;
 }
 
+/** How often RUNNING runs no worker will finish are looked for (`closeAbandonedRuns`). */
+const ABANDONED_CHECK_MS = 60_000;
+
 export interface SchedulerOptions {
   db: Db;
   queues: QueueSet;
@@ -39,8 +42,6 @@ export interface SchedulerOptions {
   chunkLimit?: number;
   /** How often recorded slots are checked against Redis. @defaultValue 5000 */
   reconcileMs?: number;
-  /** How often RUNNING runs no worker will finish are looked for (`closeAbandonedRuns`). @defaultValue 60000 */
-  abandonedCheckMs?: number;
   /**
    * The deployment's run timeout (DEFAULT_RUN_TIMEOUT_SECONDS): a run is looked at only once its
    * timeout and a minute more have passed. @defaultValue 3600
@@ -106,7 +107,6 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
   const thresholdMs = (opts.misfireThresholdSeconds ?? 60) * 1000;
   const chunkLimit = opts.chunkLimit ?? 1000;
   const reconcileMs = opts.reconcileMs ?? 5000;
-  const abandonedCheckMs = opts.abandonedCheckMs ?? 60_000;
   const defaultRunTimeoutSeconds = opts.defaultRunTimeoutSeconds ?? 3600;
   const { db, queues, log } = opts;
 
@@ -335,7 +335,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
           lastReconcile = Date.now();
           await reconcile();
         }
-        if (Date.now() - lastAbandonedCheck >= abandonedCheckMs) {
+        if (Date.now() - lastAbandonedCheck >= ABANDONED_CHECK_MS) {
           lastAbandonedCheck = Date.now();
           const closed = await closeAbandonedRuns(
             { db, queues, redis: opts.redis, prefix: opts.prefix },

@@ -77,7 +77,5 @@ export function specOf(row: ScheduleRow): ScheduleSpec {
  */
 export function isSlotOf(row: ScheduleRow, time: Date): boolean {
   if (row.schedule_type === 'INTERVAL' && row.interval_mode === 'FIXED_DELAY') return true;
-  const spec = specOf(row);
-  if (spec.type === 'ONCE') return spec.runAt.getTime() === time.getTime();
-  return nextFireTimes(spec, new Date(time.getTime() - 1), 1)[0]?.getTime() === time.getTime();
+  return nextFireTimes(specOf(row), new Date(time.getTime() - 1), 1)[0]?.getTime() === time.getTime();
 }

@@ -66,8 +66,14 @@ export function createLoginThrottle(redis: Redis, opts: LoginThrottleOptions) {
     },
     /** The attempt succeeded: the account starts afresh, and the attempt does not count for the IP. */
     async recordSuccess(email: string, ip: string): Promise<void> {
-      await redis.del(accountKey(email));
-      await takeBack(ipKey(ip));
+      await redis.eval(
+        `redis.call('DEL', KEYS[1])
+         if redis.call('EXISTS', KEYS[2]) == 1 and redis.call('DECR', KEYS[2]) <= 0 then redis.call('DEL', KEYS[2]) end
+         return 0`,
+        2,
+        accountKey(email),
+        ipKey(ip),
+      );
     },
   };
 }

@@ -68,11 +68,14 @@ function toRole({ _count, ...row }: RoleRow): z.input<typeof roleSchema> {
  * No privilege escalation through administration: a caller who is not ADMIN may only hand out
  * (in a role's definition or by assigning roles) permissions it holds itself.
  */
-export function assertMayGrant(principal: Principal, permissions: Iterable<string>): void {
+export function assertMayGrant(
+  principal: Principal,
+  permissions: Iterable<string>,
+  refusal = 'You cannot grant permissions you do not hold',
+): void {
   if (principal.isAdmin) return;
   const missing = [...new Set(permissions)].filter((p) => !principal.permissions.has(p as Permission));
-  if (missing.length > 0)
-    throw forbidden(`You cannot grant permissions you do not hold: ${missing.sort().join(', ')}`);
+  if (missing.length > 0) throw forbidden(`${refusal}: ${missing.sort().join(', ')}`);
 }
 
 /** Reading roles is for those who manage users or assign roles (one permission would not do). */

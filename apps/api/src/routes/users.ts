@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError, ValidationError, newId, type Permission } from '@chronos/core';
+import { ConflictError, NotFoundError, ValidationError, newId } from '@chronos/core';
 import type { Db, Prisma } from '@chronos/db';
 import bcrypt from 'bcryptjs';
 import { z } from 'zod';
@@ -105,11 +105,11 @@ async function administrable(db: Db | Tx, principal: Principal, id: string): Pro
   const user = await findUser(db, id);
   if (principal.isAdmin) return user;
   if (isAdminRow(user)) throw forbidden('Only administrators may change an administrator');
-  const beyond = [...new Set(user.roles.flatMap((r) => r.role.permissions))].filter(
-    (p) => !principal.permissions.has(p as Permission),
+  assertMayGrant(
+    principal,
+    user.roles.flatMap((r) => r.role.permissions),
+    'You cannot change a user who holds permissions you do not',
   );
-  if (beyond.length > 0)
-    throw forbidden(`You cannot change a user who holds permissions you do not: ${beyond.sort().join(', ')}`);
   return user;
 }
 

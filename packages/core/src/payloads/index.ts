@@ -14,7 +14,7 @@ export * from './dummy-payload.ts';
 export * from './file-system-payload.ts';
 export * from './http-payload.ts';
 export * from './script-payload.ts';
-export { CODE_FIELDS, hasTemplate, namesTrigger, templatedHttpUrlSchema, triggerInCode } from './template.ts';
+export { hasTemplate, templatedHttpUrlSchema, triggerInCode } from './template.ts';
 
 /** The payload schema of each job type that has one in this version. */
 export const payloadSchemas = {

@@ -38,7 +38,7 @@ export const templatedHttpUrlSchema = z
  * Whether a string's templates name the trigger (`{{trigger.…}}`). A malformed template answers
  * false: rendering it reports the syntax error with its position.
  */
-export function namesTrigger(value: string): boolean {
+function namesTrigger(value: string): boolean {
   if (!hasTemplate(value)) return false;
   try {
     return parseTemplate(value).some((part) => typeof part !== 'string' && part.ref.root === 'trigger');
@@ -53,7 +53,7 @@ export function namesTrigger(value: string): boolean {
  * as code (`{"n": "$(rm -rf ~)"}`, `'; DROP TABLE …`), so these fields refuse `{{trigger.…}}`.
  * Variables, run and job fields remain allowed there (their values are the job owner's own).
  */
-export const CODE_FIELDS: Readonly<Record<string, { field: string; instead: string }>> = {
+const CODE_FIELDS: Readonly<Record<string, { field: string; instead: string }>> = {
   SCRIPT: {
     field: 'scriptContent',
     instead: 'pass them in scriptEnv and read them as environment variables',
@@ -62,7 +62,7 @@ export const CODE_FIELDS: Readonly<Record<string, { field: string; instead: stri
 };
 
 /** The message of a code field that names the trigger. */
-export function triggerInCodeMessage(type: string): string {
+function triggerInCodeMessage(type: string): string {
   const code = CODE_FIELDS[type];
   return `must not hold {{trigger.…}} templates: a trigger's values would run as code; ${code?.instead ?? 'use a data field'}`;
 }
