@@ -59,7 +59,10 @@ export function createSchedulerService(config: Config, log: Logger): SchedulerSe
       return a && typeof a === 'object' ? (a as AddressInfo).port : undefined;
     },
     async start() {
-      db = createDb(config.databaseUrl, { applicationName: `chronos-scheduler-${instanceId}` });
+      db = createDb(config.databaseUrl, {
+        applicationName: `chronos-scheduler-${instanceId}`,
+        onConnectionError: (err) => log.warn({ error: err.message }, 'database connection lost'),
+      });
       await db.$queryRaw`SELECT 1`;
       redis = createRedis(config.redis.url, { name: `chronos-scheduler-${instanceId}` });
       redis.on('error', (err) => log.warn({ err }, 'redis error'));

@@ -10,7 +10,7 @@ import {
   type Masker,
   type SecretBox,
 } from '@chronos/core';
-import type { Db, RunStatus } from '@chronos/db';
+import { isDatabaseUnavailable, type Db, type RunStatus } from '@chronos/db';
 import type { ContextWriter } from './run-context-writer.ts';
 import {
   buildRunContext,
@@ -79,6 +79,8 @@ export interface RunProcessorDeps {
   inFlight: Map<string, AbortController>;
   /** How long a buffered run waits before it checks again. @defaultValue 500 */
   deferMs?: number;
+  /** How long a run waits in the queue when the gate cannot reach the database. @defaultValue 1000 */
+  unavailableRetryMs?: number;
   /** The executor of each type (see executors.ts); undefined: none in this version. */
   executor: (type: JobTypeName) => ExecutorFn | undefined;
 }
@@ -142,7 +144,21 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
 
     /** The gate, then the run: everything after the abort controller is registered. */
     async function gateAndRun() {
-      const decision = await deps.runs.start(runId, { jobId, takeover });
+      const decision = await deps.runs.start(runId, { jobId, takeover }).catch((err: unknown) => {
+        if (!isDatabaseUnavailable(err)) throw err;
+        return null;
+      });
+      if (decision === null) {
+        // Nothing is decided while PostgreSQL is away: the run waits in the queue (Redis) and
+        // goes through the gate again — where lateness is judged by the misfire policy as usual.
+        const retryInMs = deps.unavailableRetryMs ?? 1000;
+        deps.log.warn(
+          { runId, retryInMs },
+          'database unreachable at the run gate: the run waits in the queue',
+        );
+        await job.moveToDelayed(Date.now() + retryInMs, token);
+        throw new DelayedError();
+      }
       if (decision.action === 'GONE' || decision.action === 'SKIPPED') {
         deps.log.info({ runId, decision: decision.action, reason: decision.reason }, 'run not started');
         return { started: false, reason: decision.reason };

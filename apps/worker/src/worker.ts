@@ -89,6 +89,11 @@ export function createWorkerService(
       })()
     : undefined;
   let workers = new Map<JobTypeName, Worker>();
+  const onDbConnectionError = (err: Error) =>
+    log.warn(
+      { err: { message: err.message, code: (err as { code?: unknown }).code } },
+      'database connection lost',
+    );
 
   return {
     workerId,
@@ -99,12 +104,15 @@ export function createWorkerService(
       db = createDb(config.databaseUrl, {
         maxConnections: workerPoolSize(config),
         applicationName: `chronos-worker-${workerId}`,
+        onConnectionError: onDbConnectionError,
       });
       await db.$queryRaw`SELECT 1`;
       recorderPool = createRunRecorderPool(config.databaseUrl, {
         applicationName: `chronos-worker-${workerId}-runs`,
+        onConnectionError: onDbConnectionError,
       });
       redis = createRedis(config.redis.url, { name: `chronos-worker-${workerId}` });
+      redis.on('error', (err) => log.warn({ err }, 'redis error'));
       await pingRedis(redis, config.redis.url);
       queues = createQueues({ connection: redis, prefix: config.redis.prefix, types: config.worker.types });
       runs = createRunRecorder({
@@ -116,6 +124,11 @@ export function createWorkerService(
         onBatchError: (err, kind) =>
           log.warn({ err, kind }, 'batched statement failed: its runs go one by one'),
         onLogError: (err, runId) => log.warn({ err, runId }, 'run log write failed'),
+        onDatabaseUnavailable: (err, runId, retryInMs) =>
+          log.warn(
+            { runId, retryInMs, error: (err as Error).message },
+            'database unreachable: the run has ended and its outcome is recorded once it is back',
+          ),
       });
       // Run context documents go to object storage behind the runs; without it, runs still run.
       try {

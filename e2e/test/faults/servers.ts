@@ -22,8 +22,9 @@ export interface OwnPostgres {
   /** `postgresql://postgres@127.0.0.1:<port>/postgres` */
   readonly url: string;
   readonly port: number;
-  /** `pg_ctl stop -m fast`: every connection is terminated. */
+  /** `pg_ctl stop -m fast`: every connection is terminated (nothing when stopped already). */
   stop(): Promise<void>;
+  /** Starts it again (nothing when running). */
   start(): Promise<void>;
   /** `pg_ctl restart -m fast`, what an operator's restart does. */
   restart(): Promise<void>;
@@ -55,17 +56,29 @@ export async function startPostgres(): Promise<OwnPostgres> {
   const port = await freePort();
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
   const ctl = (action: string, ...extra: string[]) =>
-    pgCommand('pg_ctl', ['-D', join(dir, 'data'), '-o', options, '-l', join(dir, 'log'), '-w', action, ...extra]);
+    pgCommand('pg_ctl', [
+      '-D',
+      join(dir, 'data'),
+      '-o',
+      options,
+      '-l',
+      join(dir, 'log'),
+      '-w',
+      action,
+      ...extra,
+    ]);
   await ctl('start');
   let running = true;
   return {
     url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
     port,
     async stop() {
+      if (!running) return;
       await ctl('stop', '-m', 'fast');
       running = false;
     },
     async start() {
+      if (running) return;
       await ctl('start');
       running = true;
     },

@@ -19,6 +19,14 @@ export interface CreatePoolOptions {
    * @defaultValue none
    */
   settings?: Readonly<Record<string, string>>;
+  /**
+   * An idle connection of the pool failed — PostgreSQL restarted, failed over or cut it. The pool
+   * has already dropped it and opens a new one for the next query; this only tells (log it).
+   * Without a listener such an error would be thrown as an unhandled 'error' event and end the
+   * process, so the pool always has one.
+   * @defaultValue ignore
+   */
+  onConnectionError?: (err: Error) => void;
 }
 
 export interface CreateDbOptions extends CreatePoolOptions {
@@ -38,7 +46,7 @@ export type Pool = pg.Pool;
 /** A `pg` pool for `url`. Nothing connects until the first query; `pool.end()` closes it. */
 export function createPool(url: string, options: CreatePoolOptions = {}): Pool {
   const settings = Object.entries(options.settings ?? {});
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: url,
     max: options.maxConnections,
     application_name: options.applicationName,
@@ -47,6 +55,9 @@ export function createPool(url: string, options: CreatePoolOptions = {}): Pool {
       ? { options: settings.map(([k, v]) => `-c ${k}=${v.replace(/[\\ ]/g, '\\$&')}`).join(' ') }
       : {}),
   });
+  const onError = options.onConnectionError ?? (() => {});
+  pool.on('error', (err) => onError(err));
+  return pool;
 }
 
 /**

@@ -6,6 +6,7 @@ export {
   type Db,
   type Pool,
 } from './client.ts';
+export { isDatabaseUnavailable } from './unavailable.ts';
 export {
   DEFAULT_MIGRATIONS_DIR,
   diffSchemas,

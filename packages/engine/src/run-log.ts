@@ -1,3 +1,5 @@
+import { isDatabaseUnavailable } from '@chronos/db';
+
 export type LogLevelName = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
 export interface RunLogOptions {
@@ -11,6 +13,10 @@ export interface RunLogOptions {
   flushMs?: number;
   /** Applied to every message and context before storing (secret masking). */
   mask?: (text: string) => string;
+  /**
+   * A write failed. When the database was unreachable its lines are kept and `detach()` hands them
+   * over with the rest (the finish writes them once the database is back); otherwise they are lost.
+   */
   onError?: (err: unknown) => void;
 }
 
@@ -97,11 +103,15 @@ export function createRunLogger(sink: RunLogSink, runId: string, opts: RunLogOpt
   /** Set by detach(): the log has ended (its last line written or handed over) and takes no more. */
   let ended = false;
 
+  /** Lines a write could not store because the database was unreachable: they go with the finish. */
+  let unwritten: RunLogLine[] = [];
+
   function write(lines: RunLogLine[]): void {
     writing = writing.then(async () => {
       try {
         await sink(runId, lines);
       } catch (err) {
+        if (isDatabaseUnavailable(err)) unwritten = unwritten.concat(lines);
         opts.onError?.(err);
       }
     });
@@ -161,7 +171,9 @@ export function createRunLogger(sink: RunLogSink, runId: string, opts: RunLogOpt
     const rest = buffer;
     buffer = [];
     await writing;
-    return rest;
+    const kept = unwritten;
+    unwritten = [];
+    return kept.length > 0 ? kept.concat(rest) : rest;
   }
 
   return {

@@ -1,4 +1,4 @@
-import { createPool, type Db, type Pool } from '@chronos/db';
+import { createPool, isDatabaseUnavailable, type Db, type Pool } from '@chronos/db';
 import { MicroBatcher } from './micro-batcher.ts';
 import {
   finishRunsBatch,
@@ -38,11 +38,14 @@ export function createRunRecorderPool(
     /** @defaultValue 4 */
     connections?: number;
     applicationName?: string;
+    /** See `CreatePoolOptions.onConnectionError`. */
+    onConnectionError?: (err: Error) => void;
   } = {},
 ): Pool {
   return createPool(url, {
     maxConnections: opts.connections ?? 4,
     ...(opts.applicationName ? { applicationName: opts.applicationName } : {}),
+    ...(opts.onConnectionError ? { onConnectionError: opts.onConnectionError } : {}),
     settings: { plan_cache_mode: 'force_generic_plan', enable_bitmapscan: 'off' },
   });
 }
@@ -63,6 +66,11 @@ export interface RunRecorderOptions {
   onBatchError?: (err: unknown, kind: 'start' | 'finish') => void;
   /** Writing a run's last log lines failed (the run is recorded all the same). */
   onLogError?: (err: unknown, runId: string) => void;
+  /**
+   * A run's end could not be recorded because the database is unreachable; `finish` tries again
+   * after `retryInMs` (doubling up to 5 s) for as long as it takes.
+   */
+  onDatabaseUnavailable?: (err: unknown, runId: string, retryInMs: number) => void;
 }
 
 /** `startRun`'s decision; a started run comes with what executing it needs. */
@@ -159,38 +167,64 @@ export function createRunRecorder(opts: RunRecorderOptions): RunRecorder {
       return d.action === 'RUN' ? { ...d, run: await loadStartedRun(db, d.runId) } : d;
     },
     async finish(input, log) {
-      // A success with nothing to say about a failure: the batched statement records exactly that.
-      if (input.status === 'SUCCESS' && !input.errorMessage && !input.errorCode) {
-        const outcome = await submit(
-          finishBatch,
-          {
-            runId: input.runId,
-            lockToken: input.lockToken,
-            exitCode: input.exitCode ?? null,
-            output: input.output === undefined || input.output === null ? null : JSON.stringify(input.output),
-            log,
-          },
-          input.jobId,
-          (o) => o === 'RETRY',
-        );
-        if (outcome === 'DONE') return { accepted: true };
-        if (outcome === 'STALE') {
-          await writeLast(input.runId, log);
-          return { accepted: false };
+      // The run's end happened: it is recorded, however long the database is away (the worker keeps
+      // the queue's lock on the run meanwhile, so no other worker takes it over and runs it again).
+      let lines = log;
+      for (let waitMs = 100; ; waitMs = Math.min(waitMs * 2, 5000)) {
+        try {
+          return await finishOnce(input, lines, () => (lines = []));
+        } catch (err) {
+          if (!isDatabaseUnavailable(err)) throw err;
+          opts.onDatabaseUnavailable?.(err, input.runId, waitMs);
+          await new Promise((resolve) => setTimeout(resolve, waitMs));
         }
       }
-      await writeLast(input.runId, log);
-      const { jobId: _jobId, ...finish } = input;
-      return finishRun(db, finish, opts.finishDeps);
     },
     drain: () => batcher.drain(),
   };
 
-  /** The lines a finish did not write itself, written before the transactional finish (as before). */
-  async function writeLast(runId: string, log: readonly RunLogLine[]): Promise<void> {
+  /** One try at `finish`; `written()` is called once `log` is stored, so a retry does not store it twice. */
+  async function finishOnce(
+    input: FinishInput & { jobId: string },
+    log: readonly RunLogLine[],
+    written: () => void,
+  ): Promise<FinishResult> {
+    // A success with nothing to say about a failure: the batched statement records exactly that.
+    if (input.status === 'SUCCESS' && !input.errorMessage && !input.errorCode) {
+      const outcome = await submit(
+        finishBatch,
+        {
+          runId: input.runId,
+          lockToken: input.lockToken,
+          exitCode: input.exitCode ?? null,
+          output: input.output === undefined || input.output === null ? null : JSON.stringify(input.output),
+          log,
+        },
+        input.jobId,
+        (o) => o === 'RETRY',
+      );
+      if (outcome === 'DONE') return { accepted: true };
+      if (outcome === 'STALE') {
+        await writeLast(input.runId, log, written);
+        return { accepted: false };
+      }
+    }
+    await writeLast(input.runId, log, written);
+    const { jobId: _jobId, ...finish } = input;
+    return finishRun(db, finish, opts.finishDeps);
+  }
+
+  /**
+   * The lines a finish did not write itself, written before the transactional finish (as before).
+   * An unreachable database is thrown (the finish waits and tries again); other failures lose them.
+   */
+  async function writeLast(runId: string, log: readonly RunLogLine[], written: () => void): Promise<void> {
+    if (log.length === 0) return;
     try {
       await writeLog(runId, log);
+      written();
     } catch (err) {
+      if (isDatabaseUnavailable(err)) throw err;
       opts.onLogError?.(err, runId);
     }
   }
