@@ -1,6 +1,7 @@
 import { rejectAfter } from '@chronos/core';
 import type { Express } from 'express';
 import type { ApiDeps } from './deps.ts';
+import { DEPENDENCY_RETRY_AFTER_SECONDS } from './http/problem.ts';
 import { registerJobMetrics } from './metrics.ts';
 
 /** How long one readiness check may take before it counts as down. */
@@ -37,9 +38,11 @@ async function readiness(deps: ApiDeps): Promise<Record<string, CheckState>> {
 }
 
 /**
- * `/healthz` (the process answers), `/readyz` (PostgreSQL, Redis and object storage answer: 200 or
- * 503), `/metrics` (Prometheus text). Outside /api/v1 and unauthenticated, for probes and scrapers:
- * keep `/metrics` off the public network (there is no token for it).
+ * `/healthz` (the process answers), `/readyz` (PostgreSQL, Redis and object storage answer: 200, or
+ * 503 with Retry-After and `checks` naming which is down), `/metrics` (Prometheus text). Outside
+ * /api/v1 and unauthenticated, for probes and scrapers: keep `/metrics` off the public network
+ * (there is no token for it). Mounted before the in-flight limit, so probes are answered however
+ * busy the API is.
  */
 export function mountOps(app: Express, deps: ApiDeps): void {
   registerJobMetrics(deps.metrics.registry, { ...deps, prefix: deps.config.redis.prefix });
@@ -51,10 +54,9 @@ export function mountOps(app: Express, deps: ApiDeps): void {
   app.get('/readyz', async (_req, res) => {
     const checks = await readiness(deps);
     const ready = Object.values(checks).every((s) => s === 'up');
-    res
-      .status(ready ? 200 : 503)
-      .set('Cache-Control', 'no-store')
-      .json({ status: ready ? 'ready' : 'unavailable', checks });
+    res.status(ready ? 200 : 503).set('Cache-Control', 'no-store');
+    if (!ready) res.set('Retry-After', String(DEPENDENCY_RETRY_AFTER_SECONDS));
+    res.json({ status: ready ? 'ready' : 'unavailable', checks });
   });
 
   app.get('/metrics', async (_req, res) => {

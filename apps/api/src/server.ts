@@ -57,6 +57,36 @@ function authOf(config: Config, db: Db, redis: Redis, log: Logger): ApiDeps['aut
 }
 
 /**
+ * Keeps the API's Redis connection's failures from ending or flooding the process: ioredis emits
+ * 'error' on every failed reconnect (the client keeps reconnecting; commands meanwhile fail fast and
+ * answer 503), and each BullMQ queue (Bull Board reads them too) forwards the same errors. One line
+ * when Redis goes away, one when it is back. Attach before the first command.
+ */
+function watchRedis(redis: Redis, log: Logger): { watchQueues(queues: QueueSet): void } {
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (down) return log.debug({ err }, 'redis still unavailable');
+    down = true;
+    log.warn({ err }, 'redis connection lost; reconnecting (requests that need it answer 503)');
+  });
+  redis.on('ready', () => {
+    if (!down) return;
+    down = false;
+    log.info('redis connection restored');
+  });
+  return {
+    watchQueues(queues) {
+      for (const [type, queue] of queues)
+        queue.on('error', (err: Error) => {
+          // The client's own errors are logged above (its listener runs first); the rest are the queue's.
+          if (down || redis.status !== 'ready') return;
+          log.warn({ err, type }, 'queue error');
+        });
+    },
+  };
+}
+
+/**
  * The API process: connects PostgreSQL, Redis and object storage, seeds roles and the first admin,
  * serves HTTP. Nothing connects before `start()`.
  */
@@ -80,9 +110,11 @@ export function createApiServer(config: Config, log: Logger): ApiServer {
       db = createDb(config.databaseUrl, { applicationName: 'chronos-api' });
       await db.$queryRaw`SELECT 1`;
       redis = createRedis(config.redis.url, { name: 'chronos-api', failFast: true });
+      const redisWatch = watchRedis(redis, log);
       await pingRedis(redis, config.redis.url);
       // Every type's queue, whatever WORKER_TYPES says: the API triggers and shows runs of all types.
       queues = createQueues({ connection: redis, prefix: config.redis.prefix, types: JOB_TYPES });
+      redisWatch.watchQueues(queues);
       const opened = await openStorage(config);
       stopStorage = opened.stop;
 

@@ -29,3 +29,9 @@ export const tooManyRequests = (detail: string, retryAfterSeconds: number) =>
   new HttpError(429, 'Too Many Requests', detail, {
     'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))),
   });
+
+/** 503 with the seconds after which a retry may succeed (overload, a dependency down). */
+export const serviceUnavailable = (detail: string, retryAfterSeconds: number) =>
+  new HttpError(503, 'Service Unavailable', detail, {
+    'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))),
+  });

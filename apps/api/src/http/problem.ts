@@ -2,7 +2,13 @@ import { STATUS_CODES } from 'node:http';
 import { ChronosError, ConflictError, NotFoundError, ValidationError } from '@chronos/core';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { dependencyUnavailable, type Dependency } from './dependency-errors.ts';
 import { HttpError } from './errors.ts';
+
+/** Retry-After of a 503 for PostgreSQL or Redis being unreachable (a restart takes seconds). */
+export const DEPENDENCY_RETRY_AFTER_SECONDS = 5;
+
+const DEPENDENCY_NAMES: Record<Dependency, string> = { database: 'The database (PostgreSQL)', redis: 'Redis' };
 
 /** An RFC 9457 problem document, plus the request id (also in the `X-Request-Id` header and the log). */
 export interface Problem {
@@ -14,6 +20,8 @@ export interface Problem {
   requestId?: string;
   /** Validation: one entry per field at fault, `path` as in the input (`schedule.cronExpression`). */
   errors?: { path: string; message: string }[];
+  /** 503: the dependency that cannot be reached (`database` or `redis`). */
+  dependency?: Dependency;
 }
 
 export function sendProblem(req: Request, res: Response, problem: Problem): void {
@@ -41,8 +49,9 @@ function prismaCode(err: unknown): string | undefined {
 
 /**
  * The one error mapper: typed Chronos errors keep their meaning, HTTP errors their status and
- * headers, body-parser errors their status (400 bad JSON, 413 too large); anything else is a 500
- * whose details stay in the log (with the request id), never in the answer.
+ * headers, body-parser errors their status (400 bad JSON, 413 too large); PostgreSQL or Redis out
+ * of reach is a 503 with Retry-After naming which; anything else is a 500 whose details stay in the
+ * log (with the request id), never in the answer.
  */
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
@@ -94,6 +103,22 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
           status === 413
             ? 'The request body is larger than the limit (API_BODY_LIMIT_BYTES)'
             : (err as Error).message,
+      });
+    }
+    const dependency = dependencyUnavailable(err);
+    if (dependency) {
+      // The driver's message stays in the log: it may name hosts, ports or users.
+      log.warn(
+        { err, dependency, requestId: req.id, method: req.method, url: req.originalUrl },
+        `${dependency} unavailable`,
+      );
+      res.set('Retry-After', String(DEPENDENCY_RETRY_AFTER_SECONDS));
+      return sendProblem(req, res, {
+        type: 'about:blank',
+        title: 'Service Unavailable',
+        status: 503,
+        detail: `${DEPENDENCY_NAMES[dependency]} is unavailable right now; try again in a few seconds`,
+        dependency,
       });
     }
     log.error({ err, requestId: req.id, method: req.method, url: req.originalUrl }, 'unhandled error');

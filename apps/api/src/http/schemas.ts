@@ -21,5 +21,9 @@ export const problemSchema = z
     instance: z.string().optional(),
     requestId: z.string().optional(),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    dependency: z
+      .enum(['database', 'redis'])
+      .optional()
+      .describe('503 only: the service the API cannot reach right now'),
   })
   .meta({ id: 'Problem' });
