@@ -62,8 +62,11 @@ for (const d of dirs) {
   passed += r.numPassedTests;
   failed += r.numFailedTests;
   skipped += r.numPendingTests + r.numTodoTests;
-  // A file that failed to load has no tests in the counts; count it as a failure.
-  failed += r.testResults.filter((f) => f.status === 'failed' && f.assertionResults.length === 0).length;
+  // A file that failed outside its tests (it did not load, or a beforeAll/afterAll hook threw: its
+  // tests then count as skipped) has no failed test in the counts; count the file as one failure.
+  failed += r.testResults.filter(
+    (f) => f.status === 'failed' && !f.assertionResults.some((a) => a.status === 'failed'),
+  ).length;
 }
 if (missing.length > 0) {
   // A package whose runner crashed before reporting counts as one failure each.

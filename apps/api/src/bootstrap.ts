@@ -37,21 +37,27 @@ export async function ensureInitialAdmin(
   db: Db,
   opts: { email: string; password?: string | undefined },
 ): Promise<InitialAdmin | null> {
-  return db.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('chronos:initial-admin'))`;
-    if ((await tx.user.count()) > 0) return null;
-    const generatedPassword = opts.password ? undefined : randomBytes(18).toString('base64url');
-    const password = opts.password ?? (generatedPassword as string);
-    const admin = await tx.role.findUniqueOrThrow({ where: { name: 'ADMIN' } });
-    await tx.user.create({
-      data: {
-        id: newId(),
-        email: opts.email.toLowerCase(),
-        passwordHash: await bcrypt.hash(password, BCRYPT_COST),
-        displayName: 'Administrator',
-        roles: { create: { roleId: admin.id } },
-      },
-    });
-    return generatedPassword ? { email: opts.email, generatedPassword } : { email: opts.email };
-  });
+  if ((await db.user.count()) > 0) return null;
+  // Hashed before the transaction: bcrypt takes a while (longer on a loaded machine), and replicas
+  // starting at once wait for the lock one after the other within their transaction's timeout.
+  const generatedPassword = opts.password ? undefined : randomBytes(18).toString('base64url');
+  const passwordHash = await bcrypt.hash(opts.password ?? (generatedPassword as string), BCRYPT_COST);
+  return db.$transaction(
+    async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('chronos:initial-admin'))`;
+      if ((await tx.user.count()) > 0) return null;
+      const admin = await tx.role.findUniqueOrThrow({ where: { name: 'ADMIN' } });
+      await tx.user.create({
+        data: {
+          id: newId(),
+          email: opts.email.toLowerCase(),
+          passwordHash,
+          displayName: 'Administrator',
+          roles: { create: { roleId: admin.id } },
+        },
+      });
+      return generatedPassword ? { email: opts.email, generatedPassword } : { email: opts.email };
+    },
+    { timeout: 30_000, maxWait: 30_000 },
+  );
 }
