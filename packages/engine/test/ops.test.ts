@@ -201,6 +201,28 @@ describe('run logs', () => {
     ]);
   });
 
+  it('lines a write could not store while the database was unreachable are handed over at the end, in order', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    const row = await queuedRun(jobId);
+    // A PostgreSQL that is away: nothing listens on port 1 of this host.
+    const away = createPool('postgresql://postgres@127.0.0.1:1/none', { maxConnections: 1 });
+    const errors: unknown[] = [];
+    try {
+      const log = createRunLogger(poolLogSink(away), row.id, {
+        batchSize: 2,
+        onError: (e) => errors.push(e),
+      });
+      for (let i = 0; i < 5; i++) log.info(`line ${i}`);
+      const rest = await log.detach();
+      expect(errors.length).toBe(2);
+      await sink(row.id, rest);
+    } finally {
+      await away.end();
+    }
+    const lines = await h.db.jobRunLog.findMany({ where: { runId: row.id }, orderBy: { id: 'asc' } });
+    expect(lines.map((l) => l.message)).toEqual(['line 0', 'line 1', 'line 2', 'line 3', 'line 4']);
+  });
+
   it('use one INSERT per batch, not one per line', async () => {
     const jobId = await createJob(h, { intervalSeconds: 60 });
     const row = await queuedRun(jobId);
