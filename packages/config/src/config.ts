@@ -1,5 +1,6 @@
 import { JOB_TYPES, type JobTypeName } from '@chronos/core';
 import { z } from 'zod';
+import { trustProxySetting, type TrustProxy } from './trust-proxy.ts';
 
 const bool = (fallback: boolean) =>
   z
@@ -132,6 +133,10 @@ const envSchema = z.object({
   LOGIN_WINDOW_SECONDS: int(900, 1, 86_400),
   /** Largest accepted request body. */
   API_BODY_LIMIT_BYTES: int(1_048_576, 1024, 104_857_600),
+  /** Requests one API process serves at once; more are answered 503 with Retry-After at once. */
+  API_MAX_IN_FLIGHT: int(256, 1, 100_000),
+  /** Proxies whose X-Forwarded-For names the client: none (default), a hop count, or addresses. */
+  TRUST_PROXY: trustProxySetting,
   CORS_ORIGINS: list,
   CHRONOS_ADMIN_EMAIL: z.email('must be an e-mail address').default('admin@chronos.local'),
   CHRONOS_ADMIN_PASSWORD: optionalString.refine(
@@ -270,6 +275,10 @@ export interface Config {
     readonly corsOrigins: readonly string[];
   };
   readonly bodyLimitBytes: number;
+  /** API_MAX_IN_FLIGHT: requests served at once by one API process (probes not counted). */
+  readonly maxInFlight: number;
+  /** TRUST_PROXY, in the form Express' `trust proxy` takes. */
+  readonly trustProxy: TrustProxy;
   readonly encryptionKey: string | undefined;
   readonly admin: { readonly email: string; readonly password: string | undefined };
   readonly dataDir: string;
@@ -401,6 +410,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       corsOrigins: e.CORS_ORIGINS,
     },
     bodyLimitBytes: e.API_BODY_LIMIT_BYTES,
+    maxInFlight: e.API_MAX_IN_FLIGHT,
+    trustProxy: e.TRUST_PROXY,
     encryptionKey: e.ENCRYPTION_KEY,
     admin: { email: e.CHRONOS_ADMIN_EMAIL, password: e.CHRONOS_ADMIN_PASSWORD },
     dataDir: e.CHRONOS_DATA_DIR,

@@ -1,1 +1,2 @@
 export * from './config.ts';
+export type { TrustProxy } from './trust-proxy.ts';
