@@ -6,6 +6,7 @@ import type { WithinTransaction } from './jobs.ts';
 /**
  * Replays a dead-lettered run: a new run (trigger REPLAY, linked to the DLQ entry) with its own
  * idempotency key `<jobId>-replay-<dlqId>-<n>`, queued now. The entry stays PENDING until resolved.
+ * A paused job's entry is refused (ConflictError), as a trigger of the job is.
  */
 export async function replayDlqEvent(
   deps: EngineDeps,
@@ -14,11 +15,22 @@ export async function replayDlqEvent(
 ): Promise<{ runId: string }> {
   const out = await deps.db.$transaction(async (tx) => {
     const [ev] = await tx.$queryRaw<
-      { id: string; job_id: string; status: string; replay_count: number; type: string; version: number }[]
+      {
+        id: string;
+        job_id: string;
+        status: string;
+        replay_count: number;
+        type: string;
+        version: number;
+        job_status: string;
+      }[]
     >`
-      SELECT d.id, d.job_id, d.status::text AS status, d.replay_count, j.type::text AS type, j.version
+      SELECT d.id, d.job_id, d.status::text AS status, d.replay_count, j.type::text AS type, j.version,
+             j.status::text AS job_status
         FROM dlq_events d JOIN jobs j ON j.id = d.job_id WHERE d.id = ${dlqEventId} FOR UPDATE OF d`;
     if (!ev) throw new NotFoundError('DLQ event', dlqEventId);
+    // As a trigger is: a paused job starts nothing (a replay that raced a pause is skipped by the gate).
+    if (ev.job_status === 'PAUSED') throw new ConflictError(`job ${ev.job_id} is paused; resume it first`);
     if (ev.status !== 'PENDING')
       throw new ConflictError(
         `DLQ event ${dlqEventId} is ${ev.status}; only PENDING entries can be replayed`,

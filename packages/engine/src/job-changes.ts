@@ -1,11 +1,19 @@
-import { fireTimesBetween, nextFireTimes, queueName, slotKey, type JobTypeName } from '@chronos/core';
+import {
+  ConflictError,
+  fireTimesBetween,
+  nextFireTimes,
+  queueName,
+  slotKey,
+  type JobTypeName,
+} from '@chronos/core';
 import type { Db, Prisma } from '@chronos/db';
 import type { QueueSet } from '@chronos/queue';
 import type { Redis } from 'ioredis';
 import { publishChange } from './changes.ts';
-import { enqueueRuns, type EnqueueItem } from './enqueue.ts';
+import { bullJobId, enqueueRuns, type EnqueueItem } from './enqueue.ts';
 import { recordSlots, type SlotRecord } from './ledger.ts';
 import { jitterMs } from './planner.ts';
+import { PAUSED_BEFORE_START } from './runs.ts';
 import type { WithinTransaction } from './jobs.ts';
 import { SCHEDULE_COLUMNS, specOf, type ScheduleRow } from './spec.ts';
 
@@ -79,6 +87,17 @@ async function futureQueuedSlots(tx: Tx, jobId: string, after: Date): Promise<Pe
      ORDER BY scheduled_time`;
 }
 
+/**
+ * Runs outside the schedule (MANUAL, WEBHOOK, BACKFILL, RETRY, REPLAY) that wait and have not
+ * started, with the BullMQ job id of each.
+ */
+async function waitingUnscheduledRuns(tx: Tx, jobId: string): Promise<{ id: string; bull_job_id: string }[]> {
+  const rows = await tx.$queryRaw<{ id: string; idempotency_key: string; attempt: number }[]>`
+    SELECT id, idempotency_key, attempt FROM job_runs
+     WHERE job_id = ${jobId} AND status = 'QUEUED' AND trigger <> 'SCHEDULED' AND start_time IS NULL`;
+  return rows.map((r) => ({ id: r.id, bull_job_id: bullJobId(r.idempotency_key, r.attempt) }));
+}
+
 async function skipSlots(tx: Tx, ids: string[], status: 'SKIPPED' | 'SKIPPED_PAUSED', reason: string) {
   if (ids.length === 0) return;
   await tx.$executeRaw`
@@ -149,21 +168,35 @@ export async function replanJob(deps: EngineDeps, jobId: string): Promise<Replan
   return { removed: out.removed, nextFireAt: out.nextFireAt };
 }
 
+export interface PauseResult {
+  /** Keys of the enqueued future slots of the schedule that left Redis (resume plans them again). */
+  removed: string[];
+  /**
+   * Ids of the waiting runs outside the schedule (MANUAL, WEBHOOK, BACKFILL, RETRY, REPLAY) that left
+   * Redis, recorded SKIPPED_PAUSED: resume does not bring them back; trigger the job again.
+   */
+  skippedRuns: string[];
+}
+
 /**
- * Pauses a job: enqueued future slots are removed from Redis and recorded SKIPPED_PAUSED, and the
- * schedule stops planning until `resumeJob`.
+ * Pauses a job: nothing of it starts until `resumeJob`. Its enqueued future slots are removed from
+ * Redis and recorded SKIPPED_PAUSED ('job paused': resume re-plans them per its policy), its other
+ * waiting runs — manual, webhook, backfill, a retry waiting for its backoff, a DLQ replay — likewise
+ * (`PAUSED_BEFORE_START`: they stay skipped), and the schedule stops planning. A run whose queue job
+ * a worker has already taken is refused by the gate (`startRun`), which records it the same way.
  */
 export async function pauseJob(
   deps: EngineDeps,
   jobId: string,
-  opts: { withinTransaction?: WithinTransaction<{ removed: string[] }> } = {},
-): Promise<{ removed: string[] } | null> {
+  opts: { withinTransaction?: WithinTransaction<PauseResult> } = {},
+): Promise<PauseResult | null> {
   const out = await deps.db.$transaction(async (tx) => {
     const job = await lockJob(tx, jobId);
     if (!job) return null;
     if (job.status === 'PAUSED') {
-      await opts.withinTransaction?.(tx, { removed: [] });
-      return { type: job.type, removed: [] as string[] };
+      const none: PauseResult = { removed: [], skippedRuns: [] };
+      await opts.withinTransaction?.(tx, none);
+      return { type: job.type, result: none, bullJobIds: [] as string[] };
     }
     const now = job.db_now;
     await tx.$executeRaw`UPDATE jobs SET status = 'PAUSED', paused_at = ${now}, updated_at = now() WHERE id = ${jobId}`;
@@ -174,15 +207,29 @@ export async function pauseJob(
       'SKIPPED_PAUSED',
       'job paused',
     );
+    const unscheduled = await waitingUnscheduledRuns(tx, jobId);
+    await skipSlots(
+      tx,
+      unscheduled.map((r) => r.id),
+      'SKIPPED_PAUSED',
+      PAUSED_BEFORE_START,
+    );
     await setNextFire(tx, job.schedule_id, null);
-    const removed = future.map((f) => f.idempotency_key);
-    await opts.withinTransaction?.(tx, { removed });
-    return { type: job.type, removed };
+    const result: PauseResult = {
+      removed: future.map((f) => f.idempotency_key),
+      skippedRuns: unscheduled.map((r) => r.id),
+    };
+    await opts.withinTransaction?.(tx, result);
+    return {
+      type: job.type,
+      result,
+      bullJobIds: [...result.removed.map((k) => bullJobId(k)), ...unscheduled.map((r) => r.bull_job_id)],
+    };
   });
   if (!out) return null;
-  await removeFromQueue(deps, out.type, out.removed);
+  await removeFromQueue(deps, out.type, out.bullJobIds);
   await publishChange(deps.redis, deps.prefix, jobId);
-  return { removed: out.removed };
+  return out.result;
 }
 
 export interface ResumeResult {
@@ -355,7 +402,8 @@ export interface BackfillResult {
 /**
  * Enqueues every slot of the job's schedule in [from, to] (at most `limit`), with the same
  * idempotency keys as scheduled slots: a slot that already ran or waits is not duplicated; a slot
- * that was skipped (misfire, pause, overlap, change) runs now.
+ * that was skipped (misfire, pause, overlap, change) runs now. A paused job is refused
+ * (ConflictError), as a trigger is.
  */
 export async function backfillJob(
   deps: EngineDeps,
@@ -368,6 +416,8 @@ export async function backfillJob(
     async (tx) => {
       const job = await lockJob(tx, jobId);
       if (!job) return null;
+      // As a trigger is: a paused job starts nothing, so its backfill would only be recorded skipped.
+      if (job.status === 'PAUSED') throw new ConflictError(`job ${jobId} is paused; resume it first`);
       const now = job.db_now;
       const to = range.to > now ? now : range.to;
       const spec = specOf({ ...job, next_fire_at: null });

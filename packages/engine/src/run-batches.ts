@@ -114,7 +114,9 @@ WITH input AS (
   SELECT * FROM unnest($1::bpchar[], $4::bpchar[], $5::int[]) AS i(id, known_job_id, known_version)
 ),
 -- The runs this statement starts by itself: QUEUED; due (a scheduled slot promoted early is for
--- startRun to defer); of a job that is neither paused nor cancelled and lets the trigger through;
+-- startRun to defer); of a job that is neither paused nor cancelled, whatever the run's trigger
+-- (startRun records every run of a paused job SKIPPED_PAUSED: manual, webhook, backfill, retry and
+-- replay runs as well as slots), and that lets the trigger through;
 -- a scheduled slot planned under the job's current version (one the job changed under is for
 -- startRun to check against the schedule as it is now);
 -- not a misfire the policy would skip or collapse; and, unless the job allows overlapping runs, with

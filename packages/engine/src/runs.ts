@@ -60,6 +60,13 @@ interface RunRow {
 /** Start of the reason of a run that waits for an active run of its job (overlap policy). */
 export const BUFFERED = 'buffered behind';
 
+/**
+ * The reason of a run outside the schedule (MANUAL, WEBHOOK, BACKFILL, RETRY, REPLAY) that a pause
+ * kept from starting. Unlike a scheduled slot the pause skipped ('job paused'), resuming does not
+ * bring it back: the resume policy is about the schedule's slots; such a run is triggered again.
+ */
+export const PAUSED_BEFORE_START = 'job paused before the run started';
+
 async function setFate(
   tx: Tx,
   run: { id: string; job_id: string },
@@ -91,7 +98,8 @@ export async function settleOnceJob(tx: Tx, jobId: string, status: 'CANCELLED' |
  * a run that is no longer QUEUED is not run again; a scheduled slot that is not due yet by the
  * database's clock (its BullMQ job was promoted a little early: the promoter's timers run on the
  * process clock corrected by an estimated skew) is deferred until it is, so a slot never starts
- * before its time; a job deleted or paused while the run waited is skipped with the reason; a slot
+ * before its time; a job deleted while the run waited is skipped, and every run of a paused job
+ * (scheduled or not: manual, webhook, backfill, retry, replay) is recorded SKIPPED_PAUSED; a slot
  * that waited longer than the misfire threshold for a free worker follows the misfire policy (IGNORE
  * skips it; FIRE_NOW runs only the latest of the job's late slots); a slot that comes due while
  * another run of the job is active follows the overlap policy (SKIP, BUFFER_ONE, BUFFER_ALL,
@@ -136,8 +144,10 @@ export async function startRun(
         delayMs: dueInMs,
       };
 
-    if (run.job_status === 'PAUSED' && scheduled) {
-      const reason = 'job paused while the run waited';
+    // Whatever its trigger: pauseJob records the runs waiting then; this catches the rest (a run
+    // whose queue job a worker had already taken, a trigger that raced the pause).
+    if (run.job_status === 'PAUSED') {
+      const reason = scheduled ? 'job paused while the run waited' : PAUSED_BEFORE_START;
       await setFate(tx, run, 'SKIPPED_PAUSED', reason);
       return { action: 'SKIPPED', status: 'SKIPPED_PAUSED', reason };
     }
@@ -367,8 +377,9 @@ async function notify(
  *   serialised on the job's row so concurrent finishes lose no update; one JOB_FAILING notification
  *   when consecutive failures reach the job's alert threshold, one JOB_RECOVERED at the next success;
  * - a failure that matches the retry policy queues the next attempt (same idempotency key, trigger
- *   RETRY, after the backoff); the last failed attempt goes to the DLQ with a notification to the
- *   job's owner; a CANCELLED run is neither retried nor dead-lettered;
+ *   RETRY, after the backoff) — of a paused job, records it SKIPPED_PAUSED instead; the last failed
+ *   attempt goes to the DLQ with a notification to the job's owner; a CANCELLED run is neither
+ *   retried nor dead-lettered;
  * - the job's status (ONCE jobs end SUCCEEDED / FAILED) and, for fixed-delay schedules, the next slot.
  */
 export async function finishRun(db: Db, input: FinishInput, deps: FinishDeps = {}): Promise<FinishResult> {
@@ -458,13 +469,18 @@ export async function finishRun(db: Db, input: FinishInput, deps: FinishDeps = {
         );
         const dueAt = new Date(row.end_time.getTime() + delay);
         const id = newId();
+        // A paused job starts nothing: the attempt is recorded as the gate would record it when due
+        // (SKIPPED_PAUSED, neither run nor dead-lettered) and is not queued.
+        const paused = job.status === 'PAUSED';
+        const reason = `retry ${row.attempt + 1}/${maxAttempts} after ${input.errorCode ?? input.status}`;
         await tx.$executeRaw`
           INSERT INTO job_runs (id, job_id, idempotency_key, attempt, status, trigger, scheduled_time, due_at,
                                 retry_of_id, definition_version, reason, updated_at)
-          VALUES (${id}, ${jobId}, ${row.idempotency_key}, ${row.attempt + 1}, 'QUEUED', 'RETRY', ${row.scheduled_time},
+          VALUES (${id}, ${jobId}, ${row.idempotency_key}, ${row.attempt + 1},
+                  ${paused ? 'SKIPPED_PAUSED' : 'QUEUED'}::"RunStatus", 'RETRY', ${row.scheduled_time},
                   ${dueAt}, ${input.runId}, ${row.definition_version},
-                  ${`retry ${row.attempt + 1}/${maxAttempts} after ${input.errorCode ?? input.status}`}, now())`;
-        retry = { runId: id, attempt: row.attempt + 1, dueAt };
+                  ${paused ? `${PAUSED_BEFORE_START} (${reason})` : reason}, now())`;
+        if (!paused) retry = { runId: id, attempt: row.attempt + 1, dueAt };
       } else {
         dlqEventId = newId();
         const reason =

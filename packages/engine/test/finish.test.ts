@@ -1,6 +1,14 @@
 import { slotKey } from '@chronos/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { bullJobId, finishRun, recordSlots, startRun, type FinishInput } from '../src/index.ts';
+import {
+  PAUSED_BEFORE_START,
+  bullJobId,
+  finishRun,
+  pauseJob,
+  recordSlots,
+  startRun,
+  type FinishInput,
+} from '../src/index.ts';
 import { createJob, harness, type Harness } from './fixtures.ts';
 
 let h: Harness;
@@ -185,6 +193,53 @@ describe('retries', () => {
     const { out } = await attempt(jobId, { status: 'FAILURE', errorCode: 'HTTP_4XX', httpStatus: 404 });
     expect(out.retry).toBeUndefined();
     expect(out.dlqEventId).toBeDefined();
+  });
+
+  it('a failure of a job paused while it ran records the next attempt SKIPPED_PAUSED: not queued, not dead-lettered', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    await h.db.retryPolicy.create({ data: { jobId, maxAttempts: 3, retryOn: ['HTTP_5XX'], jitter: false } });
+    const t = new Date(Date.now() - 1000);
+    const [row] = await h.db.$transaction((tx) =>
+      recordSlots(tx, [
+        {
+          jobId,
+          key: slotKey(jobId, t),
+          status: 'QUEUED',
+          trigger: 'SCHEDULED',
+          scheduledTime: t,
+          dueAt: t,
+          reason: null,
+          definitionVersion: 1,
+        },
+      ]),
+    );
+    const d = await startRun(h.db, { runId: row!.id, workerId: 'w', misfireThresholdSeconds: 3600 });
+    if (d.action !== 'RUN') throw new Error(`not started: ${JSON.stringify(d)}`);
+    await pauseJob(h, jobId);
+    const out = await finishRun(
+      h.db,
+      {
+        runId: row!.id,
+        lockToken: d.lockToken,
+        status: 'FAILURE',
+        errorCode: 'HTTP_5XX',
+        errorMessage: '503',
+      },
+      { queues: h.queues },
+    );
+    expect(out).toEqual({ accepted: true });
+    const next = await h.db.jobRun.findFirstOrThrow({ where: { jobId, attempt: 2 } });
+    expect(next).toMatchObject({
+      status: 'SKIPPED_PAUSED',
+      trigger: 'RETRY',
+      retryOfId: row!.id,
+      reason: `${PAUSED_BEFORE_START} (retry 2/3 after HTTP_5XX)`,
+    });
+    expect(await h.queues.get('DUMMY')!.getJob(bullJobId(row!.idempotency_key, 2))).toBeUndefined();
+    expect(await h.db.dlqEvent.count({ where: { jobId } })).toBe(0);
+    // The failure itself is counted as any failure is; the job stays paused.
+    expect((await stats(jobId)).failedExecutions).toBe(1);
+    expect((await h.db.job.findUniqueOrThrow({ where: { id: jobId } })).status).toBe('PAUSED');
   });
 
   it('a cancelled run is neither retried nor dead-lettered', async () => {

@@ -1,7 +1,20 @@
-import { slotKey } from '@chronos/core';
+import { ConflictError, slotKey } from '@chronos/core';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { backfillJob, createScheduler, deleteJob, pauseJob, replanJob, resumeJob } from '../src/index.ts';
+import {
+  PAUSED_BEFORE_START,
+  backfillJob,
+  bullJobId,
+  createScheduler,
+  deleteJob,
+  finishRun,
+  pauseJob,
+  recordSlots,
+  replanJob,
+  resumeJob,
+  startRun,
+  triggerRun,
+} from '../src/index.ts';
 import { createJob, harness, type Harness } from './fixtures.ts';
 
 let h: Harness;
@@ -46,6 +59,99 @@ describe('pausing a job', () => {
     expect((await h.db.job.findUniqueOrThrow({ where: { id: jobId } })).status).toBe('PAUSED');
     expect((await h.db.jobSchedule.findUniqueOrThrow({ where: { jobId } })).nextFireAt).toBeNull();
     expect((await tick()).claimed).toBe(0);
+  });
+
+  it('records every waiting run outside the schedule SKIPPED_PAUSED and removes it from Redis; resume leaves them skipped', async () => {
+    // Slots every 10 s on a grid anchored a minute ago: the next ones are planned, past ones backfilled.
+    const next = wholeSecond(5000);
+    const anchor = new Date(next.getTime() - 60_000);
+    const jobId = await createJob(h, { intervalSeconds: 10, anchorAt: anchor }, { nextFireAt: next });
+    await h.db.job.update({ where: { id: jobId }, data: { allowWebhook: true } });
+    await h.db.retryPolicy.create({
+      data: { jobId, maxAttempts: 3, backoffSeconds: 60, retryOn: ['HTTP_5XX'] },
+    });
+    await tick();
+    const slots = await ledger(jobId);
+
+    const manual = await triggerRun(h, { jobId, trigger: 'MANUAL' });
+    const webhook = await triggerRun(h, { jobId, trigger: 'WEBHOOK' });
+    expect(
+      await backfillJob(h, jobId, { from: anchor, to: new Date(anchor.getTime() + 10_000) }),
+    ).toMatchObject({
+      enqueued: 2,
+    });
+    // A failed attempt whose retry waits for its backoff.
+    const failedAt = new Date(anchor.getTime() + 20_000);
+    const [failed] = await h.db.$transaction((tx) =>
+      recordSlots(tx, [
+        {
+          jobId,
+          key: slotKey(jobId, failedAt),
+          status: 'QUEUED',
+          trigger: 'SCHEDULED',
+          scheduledTime: failedAt,
+          dueAt: failedAt,
+          reason: null,
+          definitionVersion: 1,
+        },
+      ]),
+    );
+    const started = await startRun(h.db, { runId: failed!.id, workerId: 'w', misfireThresholdSeconds: 3600 });
+    if (started.action !== 'RUN') throw new Error(`not started: ${JSON.stringify(started)}`);
+    const { retry } = await finishRun(
+      h.db,
+      { runId: failed!.id, lockToken: started.lockToken, status: 'FAILURE', errorCode: 'HTTP_5XX' },
+      { queues: h.queues },
+    );
+    const waiting = await h.db.jobRun.findMany({
+      where: { jobId, status: 'QUEUED', trigger: { not: 'SCHEDULED' } },
+    });
+    expect(waiting.map((r) => r.trigger).sort()).toEqual([
+      'BACKFILL',
+      'BACKFILL',
+      'MANUAL',
+      'RETRY',
+      'WEBHOOK',
+    ]);
+    expect(waiting.map((r) => r.id)).toEqual(
+      expect.arrayContaining([manual.runId, webhook.runId, retry!.runId]),
+    );
+    const bullId = (r: { idempotencyKey: string; attempt: number }) => bullJobId(r.idempotencyKey, r.attempt);
+    for (const r of waiting) expect(await inQueue(bullId(r))).toBe(true);
+
+    const out = await pauseJob(h, jobId);
+    expect(out?.removed.sort()).toEqual(slots.map((r) => r.idempotencyKey).sort());
+    expect(out?.skippedRuns.sort()).toEqual(waiting.map((r) => r.id).sort());
+    for (const r of waiting) {
+      expect(await h.db.jobRun.findUniqueOrThrow({ where: { id: r.id } })).toMatchObject({
+        status: 'SKIPPED_PAUSED',
+        reason: PAUSED_BEFORE_START,
+        startTime: null,
+      });
+      expect(await inQueue(bullId(r))).toBe(false);
+    }
+
+    // The schedule's slots come back by the resume policy; runs outside it stay skipped.
+    await resumeJob(h, jobId);
+    for (const r of slots)
+      expect((await h.db.jobRun.findUniqueOrThrow({ where: { id: r.id } })).status).toBe('QUEUED');
+    for (const r of waiting) {
+      expect((await h.db.jobRun.findUniqueOrThrow({ where: { id: r.id } })).status).toBe('SKIPPED_PAUSED');
+      expect(await inQueue(bullId(r))).toBe(false);
+    }
+  });
+
+  it('a backfill of a paused job is refused, as a trigger is, and records nothing', async () => {
+    const jobId = await createJob(
+      h,
+      { scheduleType: 'CRON', cronExpression: '0 * * * *' },
+      { nextFireAt: null },
+    );
+    await pauseJob(h, jobId);
+    const range = { from: new Date('2026-01-01T00:00:00Z'), to: new Date('2026-01-01T05:00:00Z') };
+    await expect(backfillJob(h, jobId, range)).rejects.toThrow(ConflictError);
+    await expect(triggerRun(h, { jobId, trigger: 'MANUAL' })).rejects.toThrow(ConflictError);
+    expect(await ledger(jobId)).toHaveLength(0);
   });
 });
 

@@ -123,6 +123,14 @@ describe('the dead-letter queue', () => {
     expect((await h.db.dlqEvent.findUniqueOrThrow({ where: { id: dlqId } })).replayCount).toBe(2);
   });
 
+  it('replay of a paused job’s entry is refused, as a trigger is, and queues nothing', async () => {
+    const { jobId, dlqId } = await deadLettered();
+    await h.db.job.update({ where: { id: jobId }, data: { status: 'PAUSED', pausedAt: new Date() } });
+    await expect(replayDlqEvent(h, dlqId)).rejects.toThrow(ConflictError);
+    expect(await h.db.jobRun.count({ where: { jobId, trigger: 'REPLAY' } })).toBe(0);
+    expect((await h.db.dlqEvent.findUniqueOrThrow({ where: { id: dlqId } })).replayCount).toBe(0);
+  });
+
   it('resolve and ignore close an entry with notes, who and when; a closed entry cannot change again', async () => {
     const a = await deadLettered();
     await resolveDlqEvent(h, a.dlqId, { notes: 'fixed the upstream', by: 'ops@example.test' });

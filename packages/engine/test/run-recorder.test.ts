@@ -1,8 +1,9 @@
-import { slotKey } from '@chronos/core';
-import { createPool, type Pool } from '@chronos/db';
+import { newId, slotKey } from '@chronos/core';
+import { createPool, type Pool, type TriggerSource } from '@chronos/db';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { finishRunsBatch } from '../src/run-batches.ts';
+import { finishRunsBatch, startRunsBatch } from '../src/run-batches.ts';
 import {
+  PAUSED_BEFORE_START,
   createRunRecorder,
   finishRun,
   loadStartedRun,
@@ -376,4 +377,85 @@ describe('the full gate', () => {
     expect(r.startTime!.getTime()).toBeGreaterThanOrEqual(r.dueAt!.getTime());
     await finishRun(h.db, { runId: id!, lockToken: ran.lockToken, status: 'SUCCESS' });
   });
+});
+
+describe('the batched statement and the full gate agree', () => {
+  /** Slot times a second or more ago, each earlier than the one before (distinct keys). */
+  let last = Infinity;
+  /** A QUEUED run of `jobId` with `trigger`, due a second ago, keyed as the code that queues it keys it. */
+  async function waiting(jobId: string, trigger: TriggerSource): Promise<string> {
+    const id = newId();
+    const t = new Date((last = Math.min(Date.now() - 1000, last - 1)));
+    const ofSlot = trigger === 'SCHEDULED' || trigger === 'BACKFILL' || trigger === 'RETRY';
+    await h.db.jobRun.create({
+      data: {
+        id,
+        jobId,
+        idempotencyKey: ofSlot ? slotKey(jobId, t) : `${jobId}-x-${id}`,
+        attempt: trigger === 'RETRY' ? 2 : 1,
+        status: 'QUEUED',
+        trigger,
+        scheduledTime: t,
+        dueAt: t,
+        definitionVersion: 1,
+      },
+    });
+    return id;
+  }
+
+  const TRIGGERS: TriggerSource[] = ['SCHEDULED', 'MANUAL', 'WEBHOOK', 'BACKFILL', 'RETRY', 'REPLAY'];
+  const cases = TRIGGERS.flatMap((trigger) => [
+    { trigger, job: 'live', statement: 'RUN', decision: { action: 'RUN' } },
+    {
+      trigger,
+      job: 'paused',
+      statement: 'SLOW',
+      decision: {
+        action: 'SKIPPED',
+        status: 'SKIPPED_PAUSED',
+        reason: trigger === 'SCHEDULED' ? 'job paused while the run waited' : PAUSED_BEFORE_START,
+      },
+    },
+  ]);
+
+  // A paused job's run reaches the gate when its queue job was taken before the pause could remove
+  // it (pauseJob records the runs it finds waiting itself): the job is paused here behind the runs'
+  // backs, so that only the gates decide.
+  it.each(cases)(
+    'a $trigger run of a $job job: the statement answers $statement; the recorder and startRun decide $decision.action',
+    async (c) => {
+      const jobId = await jobWith('ALLOW_ALL');
+      const viaStatement = await waiting(jobId, c.trigger);
+      const viaRecorder = await waiting(jobId, c.trigger);
+      const viaStartRun = await waiting(jobId, c.trigger);
+      if (c.job === 'paused')
+        await h.db.job.update({ where: { id: jobId }, data: { status: 'PAUSED', pausedAt: new Date() } });
+
+      const [alone] = await startRunsBatch(pool, [{ runId: viaStatement }], {
+        workerId: 'w1',
+        misfireThresholdSeconds: 60,
+      });
+      expect(alone?.outcome).toBe(c.statement);
+      expect((await run(viaStatement)).status).toBe(c.statement === 'RUN' ? 'RUNNING' : 'QUEUED');
+
+      const decisions = [
+        await recorder().start(viaRecorder, { jobId }),
+        await startRun(h.db, { runId: viaStartRun, workerId: 'w1', misfireThresholdSeconds: 60 }),
+      ];
+      for (const d of decisions) expect(d).toMatchObject(c.decision);
+      if (c.job === 'live') return;
+      for (const id of [viaRecorder, viaStartRun])
+        expect(await run(id)).toMatchObject({
+          status: 'SKIPPED_PAUSED',
+          reason: c.decision.reason,
+          startTime: null,
+          lockToken: null,
+        });
+      // Skipped as a paused scheduled slot is, whatever the trigger: nothing counted, alerted or dead-lettered.
+      expect(await jobStatus(jobId)).toBe('PAUSED');
+      expect(await h.db.jobStat.count({ where: { jobId } })).toBe(0);
+      expect(await h.db.dlqEvent.count({ where: { jobId } })).toBe(0);
+      expect(await h.db.notification.count({ where: { jobId } })).toBe(0);
+    },
+  );
 });
