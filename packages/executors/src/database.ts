@@ -7,7 +7,9 @@ import {
   fieldIssues,
   settleWithin,
   type DatabasePayloadInput,
+  type DatabaseSqlConstruct,
 } from '@chronos/core';
+import { ForbiddenSqlError, findForbiddenSql } from './database/dangerous-sql.ts';
 import { parseDatabaseUrl } from './database/database-url.ts';
 import { jobErrorFor } from './database/job-errors.ts';
 import { connectMysql, describeMysqlError } from './database/mysql-session.ts';
@@ -20,6 +22,7 @@ import { compileOutboundPolicy, type LookupFunction } from './outbound-guard.ts'
 import type { ExecContext, ExecResult, Executor } from './types.ts';
 
 export { redactDatabaseUrl } from './database/database-url.ts';
+export { ForbiddenSqlError, SQL_CONSTRUCT_LABELS } from './database/dangerous-sql.ts';
 export type { DatabaseField } from './database/session.ts';
 
 export interface DatabaseExecutorOptions {
@@ -39,6 +42,18 @@ export interface DatabaseExecutorOptions {
   cleanupTimeoutMs?: number;
   /** Reported to the server (pg application_name, MySQL program_name). @defaultValue 'chronos' */
   applicationName?: string;
+  /**
+   * Guarded SQL constructs runs may use (`DATABASE_ALLOWED_SQL`); every other one fails the run
+   * with SQL_FORBIDDEN before it connects, whether or not the run is read-only. `metadata.call`
+   * is a `CALL`. @defaultValue [] (none)
+   */
+  allowedSql?: readonly DatabaseSqlConstruct[];
+  /**
+   * Run as an account that is a superuser or can act as one (`DATABASE_ALLOW_SUPERUSER`);
+   * otherwise such a run fails with DB_SUPERUSER_REFUSED right after connecting.
+   * @defaultValue false
+   */
+  allowSuperuser?: boolean;
 }
 
 /** What a successful DATABASE run outputs. */
@@ -75,6 +90,8 @@ export function createDatabaseExecutor(
   const graceMs = options.clientTimeoutGraceMs ?? 500;
   const cleanupMs = options.cleanupTimeoutMs ?? 2_000;
   const applicationName = options.applicationName ?? 'chronos';
+  const allowedSql = new Set(options.allowedSql ?? []);
+  const allowSuperuser = options.allowSuperuser ?? false;
 
   return async function runDatabase(input: DatabasePayloadInput, ctx: ExecContext): Promise<ExecResult> {
     const parsed = databasePayloadSchema.safeParse(input);
@@ -100,6 +117,21 @@ export function createDatabaseExecutor(
     const statement = call
       ? buildCall(call, target.dialect)
       : bindQuery(payload.query as string, payload.parameters, target.dialect);
+    // Before anything connects: a refused construct never reaches the server.
+    if (call) {
+      if (!allowedSql.has('CALL')) throw new ForbiddenSqlError('CALL', 'metadata.call', null, '');
+    } else {
+      const query = payload.query as string;
+      const refused = findForbiddenSql(query, target.dialect, allowedSql);
+      if (refused) {
+        throw new ForbiddenSqlError(
+          refused.construct,
+          'query',
+          refused.offset,
+          ` at character ${refused.offset + 1} (${JSON.stringify(refused.text)})`,
+        );
+      }
+    }
     if (statement.unusedParameters.length > 0) {
       ctx.log.warn('named parameters not used by the query', { parameters: statement.unusedParameters });
     }
@@ -141,6 +173,17 @@ export function createDatabaseExecutor(
       try {
         if (state.stopping) throw new Error('interrupted while connecting');
         ctx.log.debug('database: connected', { server: session.flavor, version: session.serverVersion });
+        if (!allowSuperuser) {
+          const powers = await session.superuserPowers();
+          if (powers.length > 0) {
+            throw new PermanentJobError(
+              `the databaseUrl account ${JSON.stringify(target.user)} is a superuser or can act as one ` +
+                `(${powers.slice(0, 3).join('; ')}); give DATABASE jobs a least-privilege role, or set ` +
+                `DATABASE_ALLOW_SUPERUSER=true on the worker`,
+              'DB_SUPERUSER_REFUSED',
+            );
+          }
+        }
         await session.begin({
           readOnly: payload.readOnly,
           isolation: payload.transactionIsolation ?? null,

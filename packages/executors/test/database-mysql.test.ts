@@ -10,7 +10,14 @@ const DB = `chronos_dbexec_${randomBytes(6).toString('hex')}`;
 const URL_ = `${SERVER}/${DB}`;
 
 let admin: Connection;
-const run = createDatabaseExecutor({ cleanupTimeoutMs: 1000 });
+// These tests are not about the superuser refusal (database-guard-*.test.ts are): they connect as
+// the server's superuser and say so.
+const run = createDatabaseExecutor({ cleanupTimeoutMs: 1000, allowSuperuser: true });
+const runWithCall = createDatabaseExecutor({
+  cleanupTimeoutMs: 1000,
+  allowSuperuser: true,
+  allowedSql: ['CALL'],
+});
 
 function sql<T = Record<string, unknown>[]>(text: string, values: unknown[] = []): Promise<T> {
   return new Promise((resolve, reject) =>
@@ -18,7 +25,7 @@ function sql<T = Record<string, unknown>[]>(text: string, values: unknown[] = []
   );
 }
 async function exec(payload: Omit<DatabasePayloadInput, 'databaseUrl'>, ctx = makeCtx()) {
-  const result = await run({ databaseUrl: URL_, ...payload }, ctx);
+  const result = await (payload.metadata?.call ? runWithCall : run)({ databaseUrl: URL_, ...payload }, ctx);
   return result.output as DatabaseOutput;
 }
 const count = async () => Number((await sql<{ n: number }[]>('select count(*) as n from items'))[0]?.n);

@@ -12,10 +12,17 @@ const DB = `chronos_dbexec_${randomBytes(6).toString('hex')}`;
 const URL_ = `${SERVER}/${DB}`;
 
 let admin: pg.Client;
-const run = createDatabaseExecutor({ cleanupTimeoutMs: 1000 });
+// These tests are not about the superuser refusal (database-guard-*.test.ts are): they connect as
+// the server's superuser and say so.
+const run = createDatabaseExecutor({ cleanupTimeoutMs: 1000, allowSuperuser: true });
+const runWithCall = createDatabaseExecutor({
+  cleanupTimeoutMs: 1000,
+  allowSuperuser: true,
+  allowedSql: ['CALL'],
+});
 
 async function exec(payload: Omit<DatabasePayloadInput, 'databaseUrl'>, ctx = makeCtx()) {
-  const result = await run({ databaseUrl: URL_, ...payload }, ctx);
+  const result = await (payload.metadata?.call ? runWithCall : run)({ databaseUrl: URL_, ...payload }, ctx);
   return result.output as DatabaseOutput;
 }
 const count = async () => Number((await admin.query('select count(*) as n from items')).rows[0].n);
@@ -51,6 +58,8 @@ beforeAll(async () => {
     create procedure add_item(p_id int, p_name text) language sql as $$ insert into items values (p_id, p_name) $$;
     create procedure double_it(inout x int) language plpgsql as $$ begin x := x * 2; end $$;
     create procedure "Mixed.Case"(inout x text) language plpgsql as $$ begin x := upper(x); end $$;
+    create function raise_state(state text) returns int language plpgsql as $$
+      begin raise exception 'conflict' using errcode = state; end $$;
   `);
 });
 
@@ -302,9 +311,7 @@ describe('DATABASE executor on PostgreSQL', () => {
     expect(missing.code).toBe('SQLSTATE:42P01');
     expect(missing.message).toContain('no_such_table');
     for (const state of ['40001', '40P01']) {
-      const err = await rejection(() =>
-        exec({ query: `do $$ begin raise exception 'conflict' using errcode = '${state}'; end $$` }),
-      );
+      const err = await rejection(() => exec({ query: 'select raise_state($1)', parameters: [state] }));
       expect(err).toBeInstanceOf(RetryableJobError);
       expect(err.code).toBe(`SQLSTATE:${state}`);
     }

@@ -13,6 +13,35 @@ export const TRANSACTION_ISOLATION_LEVELS = [
 ] as const;
 export type TransactionIsolation = (typeof TRANSACTION_ISOLATION_LEVELS)[number];
 
+/**
+ * SQL a DATABASE job may not run unless the worker's configuration allows it
+ * (`DATABASE_ALLOWED_SQL`): constructs that reach outside the database (the host's programs and
+ * files, other servers), run code the worker cannot see, change who the session is, or take the
+ * transaction out of the executor's hands. The executors' guard finds them; the names are stable.
+ */
+export const DATABASE_SQL_CONSTRUCTS = [
+  'COPY_PROGRAM',
+  'COPY_FILE',
+  'SERVER_FILE_FUNCTION',
+  'LARGE_OBJECT_FUNCTION',
+  'DBLINK',
+  'FOREIGN_DATA',
+  'DYNAMIC_SQL',
+  'DO_BLOCK',
+  'CALL',
+  'ROUTINE_DEFINITION',
+  'SET_ROLE',
+  'SET_SESSION_AUTHORIZATION',
+  'TRANSACTION_CONTROL',
+  'SERVER_CONFIGURATION',
+  'NATIVE_CODE',
+  'INTO_OUTFILE',
+  'INTO_DUMPFILE',
+  'LOAD_DATA',
+  'LOAD_FILE',
+] as const;
+export type DatabaseSqlConstruct = (typeof DATABASE_SQL_CONSTRUCTS)[number];
+
 /** @defaultValue of `maxRows` when the job leaves it unset. */
 export const DEFAULT_DATABASE_MAX_ROWS = 1000;
 export const MAX_DATABASE_MAX_ROWS = 100_000;

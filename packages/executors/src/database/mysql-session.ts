@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import { connect as netConnect } from 'node:net';
 import mysql, { type Connection, type ConnectionOptions, type FieldPacket } from 'mysql2';
 import { settleWithin } from '@chronos/core';
+import { readGrants } from './mysql-grants.ts';
 import {
   type BeginOptions,
   type ConnectOptions,
@@ -71,6 +72,10 @@ export async function connectMysql(options: ConnectOptions): Promise<DatabaseSes
   return {
     flavor: mariadb ? 'mariadb' : 'mysql',
     serverVersion: version,
+
+    async superuserPowers() {
+      return superuserPowers(conn, mariadb);
+    },
 
     async begin({ readOnly, isolation, statementTimeoutMs }: BeginOptions) {
       if (statementTimeoutMs !== null) {
@@ -186,6 +191,59 @@ export async function connectMysql(options: ConnectOptions): Promise<DatabaseSes
       conn.destroy();
     },
   };
+}
+
+/** The first column of every row: what SHOW GRANTS returns. */
+async function grantLines(conn: Connection, sql: string): Promise<string[]> {
+  const rows = (await query(conn, sql)) as Record<string, unknown>[];
+  return rows.map((row) => String(Object.values(row)[0] ?? ''));
+}
+
+/** Roles followed through SHOW GRANTS at most (roles may be granted to roles). */
+const MAX_ROLES = 20;
+
+/**
+ * The account's superuser-like privileges, its own and those of every role granted to it (active
+ * or not: SET ROLE could enable it). MariaDB shows a role's grants to its grantees
+ * (`SHOW GRANTS FOR role`), MySQL 8 expands them with `USING`. A role whose grants cannot be read
+ * counts against the account.
+ */
+async function superuserPowers(conn: Connection, mariadb: boolean): Promise<string[]> {
+  const own = readGrants(await grantLines(conn, 'SHOW GRANTS'));
+  const reasons = [...own.reasons];
+  const seen = new Set<string>();
+  const pending = [...own.roles];
+  if (!mariadb) {
+    if (pending.length > 0) {
+      try {
+        reasons.push(
+          ...readGrants(
+            await grantLines(
+              conn,
+              `SHOW GRANTS FOR CURRENT_USER() USING ${pending.slice(0, MAX_ROLES).join(', ')}`,
+            ),
+          ).reasons,
+        );
+      } catch (err) {
+        reasons.push(`the privileges of its roles could not be read (${(err as Error).message})`);
+      }
+    }
+    return [...new Set(reasons)];
+  }
+  while (pending.length > 0 && seen.size < MAX_ROLES) {
+    const role = pending.shift() as string;
+    if (seen.has(role)) continue;
+    seen.add(role);
+    try {
+      const granted = readGrants(await grantLines(conn, `SHOW GRANTS FOR ${role}`));
+      reasons.push(...granted.reasons.map((r) => `${r} (role ${role})`));
+      pending.push(...granted.roles);
+    } catch (err) {
+      reasons.push(`the privileges of role ${role} could not be read (${(err as Error).message})`);
+    }
+  }
+  if (pending.some((role) => !seen.has(role))) reasons.push(`more than ${MAX_ROLES} roles to read`);
+  return [...new Set(reasons)];
 }
 
 /** mysql2 binds numbers, strings, booleans, null and Buffers; JSON objects and arrays go as text. */

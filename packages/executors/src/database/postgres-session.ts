@@ -66,6 +66,23 @@ class CappedQuery extends pg.Query {
   }
 }
 
+/** Built-in roles that read or write the server's files or run programs on its host. */
+const SERVER_ACCESS_ROLES = ['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'];
+
+/**
+ * The roles the session's login (or the role it starts as) is, or may SET ROLE to, that are
+ * superusers, may create roles (which can grant the server-access roles before PostgreSQL 16), or
+ * are a server-access role.
+ */
+const PRIVILEGED_ROLES_SQL = `
+  select r.rolname, r.rolsuper, r.rolcreaterole
+  from pg_catalog.pg_roles r
+  where (pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')
+         or pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'))
+    and (r.rolsuper or r.rolcreaterole or r.rolname = any($1::text[]))
+  order by r.rolsuper desc, r.rolname
+  limit 20`;
+
 const TYPE_NAMES = new Map<number, string>(
   Object.entries(pg.types.builtins).map(([name, oid]) => [oid as number, name.toLowerCase()]),
 );
@@ -112,6 +129,20 @@ export async function connectPostgres(options: ConnectOptions): Promise<Database
   return {
     flavor: 'postgres',
     serverVersion: null,
+
+    async superuserPowers() {
+      const { rows } = await client.query<{ rolname: string; rolsuper: boolean; rolcreaterole: boolean }>(
+        PRIVILEGED_ROLES_SQL,
+        [SERVER_ACCESS_ROLES],
+      );
+      return rows.map((r) =>
+        r.rolsuper
+          ? `superuser role ${JSON.stringify(r.rolname)}`
+          : r.rolcreaterole
+            ? `role ${JSON.stringify(r.rolname)} has CREATEROLE`
+            : `member of ${r.rolname}`,
+      );
+    },
 
     async begin({ readOnly, isolation, statementTimeoutMs }: BeginOptions) {
       // isolation comes from a fixed enum; the timeout is an integer.

@@ -38,6 +38,11 @@ export type DriverFailure =
 export interface DatabaseSession {
   readonly flavor: 'postgres' | 'mysql' | 'mariadb';
   readonly serverVersion: string | null;
+  /**
+   * Why the connection's account is a superuser or can act as one (server files and programs,
+   * other accounts, the grant tables); empty for a least-privilege account. Run before `begin`.
+   */
+  superuserPowers(): Promise<string[]>;
   begin(options: BeginOptions): Promise<void>;
   /** Runs one statement, keeping at most `maxRows` rows in memory (and reading at most one more). */
   run(sql: string, values: readonly unknown[], maxRows: number): Promise<StatementResult>;

@@ -32,10 +32,30 @@ export interface Placeholder {
   end: number;
 }
 
+/**
+ * What a piece of code is: `word` an unquoted identifier or keyword, `quoted` a quoted identifier
+ * (`"x"`, `` `x` ``), `string` a string literal (dollar-quoted included; a prefix such as `E` or
+ * `_utf8mb4` is a `word` of its own), `symbol` one character of punctuation (or `::`).
+ */
+export type SqlTokenKind = 'word' | 'quoted' | 'string' | 'number' | 'placeholder' | 'symbol';
+
+export interface SqlToken {
+  kind: SqlTokenKind;
+  /** The source text, quotes included. */
+  text: string;
+  start: number;
+  end: number;
+}
+
 export interface SqlScan {
   /** Statements that hold code (empty ones between semicolons are not counted). */
   statements: { start: number; end: number }[];
   placeholders: Placeholder[];
+  /**
+   * The code, comments left out. The markers of a MySQL executable comment (`/*!`, `*\/`) are
+   * not tokens: the server reads what is between them as if they were not there.
+   */
+  tokens: SqlToken[];
   /** The first keyword of the first statement, upper case (`SELECT`, `WITH`, `CALL`...), or ''. */
   firstKeyword: string;
 }
@@ -64,6 +84,7 @@ export function scanSql(sql: string, dialect: SqlDialect, options = defaultLexOp
   const pg = dialect === 'postgres';
   const statements: SqlScan['statements'] = [];
   const placeholders: Placeholder[] = [];
+  const tokens: SqlToken[] = [];
   let firstKeyword = '';
   let stmtStart = -1;
   let stmtEnd = -1;
@@ -75,6 +96,10 @@ export function scanSql(sql: string, dialect: SqlDialect, options = defaultLexOp
   const code = (start: number, end: number) => {
     if (stmtStart < 0) stmtStart = start;
     stmtEnd = end;
+  };
+  const token = (kind: SqlTokenKind, start: number, end: number) => {
+    code(start, end);
+    tokens.push({ kind, text: sql.slice(start, end), start, end });
   };
   const endStatement = () => {
     if (stmtStart >= 0) statements.push({ start: stmtStart, end: stmtEnd });
@@ -158,7 +183,7 @@ export function scanSql(sql: string, dialect: SqlDialect, options = defaultLexOp
         options.backslashEscapes ||
         (pg && (prev === 'E' || prev === 'e') && (i < 2 || !isIdentChar(sql[i - 2] as string)));
       const end = skipQuoted("'", escape, 'string literal');
-      code(i, end);
+      token('string', i, end);
       i = end;
       continue;
     }
@@ -169,13 +194,13 @@ export function scanSql(sql: string, dialect: SqlDialect, options = defaultLexOp
         !identifier && options.backslashEscapes,
         identifier ? 'quoted identifier' : 'string literal',
       );
-      code(i, end);
+      token(identifier ? 'quoted' : 'string', i, end);
       i = end;
       continue;
     }
     if (!pg && c === '`') {
       const end = skipQuoted('`', false, 'quoted identifier');
-      code(i, end);
+      token('quoted', i, end);
       i = end;
       continue;
     }
@@ -184,7 +209,7 @@ export function scanSql(sql: string, dialect: SqlDialect, options = defaultLexOp
         let j = i + 1;
         while (j < n && isDigit(sql[j] as string)) j++;
         placeholders.push({ kind: 'dollar', name: sql.slice(i + 1, j), start: i, end: j });
-        code(i, j);
+        token('placeholder', i, j);
         i = j;
         continue;
       }
@@ -194,11 +219,11 @@ export function scanSql(sql: string, dialect: SqlDialect, options = defaultLexOp
         const close = sql.indexOf(tag[0], i + tag[0].length);
         if (close < 0) throw new SqlLexError('unterminated dollar-quoted string', i);
         const end = close + tag[0].length;
-        code(i, end);
+        token('string', i, end);
         i = end;
         continue;
       }
-      code(i, i + 1);
+      token('symbol', i, i + 1);
       i++;
       continue;
     }
@@ -208,21 +233,21 @@ export function scanSql(sql: string, dialect: SqlDialect, options = defaultLexOp
       if (statements.length === 0 && firstKeyword === '' && !isDigit(c)) {
         firstKeyword = sql.slice(i, j).toUpperCase();
       }
-      code(i, j);
+      token(isDigit(c) ? 'number' : 'word', i, j);
       i = j;
       continue;
     }
     if (isDigit(c)) {
       let j = i + 1;
       while (j < n && isIdentChar(sql[j] as string)) j++;
-      code(i, j);
+      token('number', i, j);
       i = j;
       continue;
     }
     if (c === ':') {
       if (next === ':') {
         // PostgreSQL cast (x::int)
-        code(i, i + 2);
+        token('symbol', i, i + 2);
         i += 2;
         continue;
       }
@@ -233,30 +258,30 @@ export function scanSql(sql: string, dialect: SqlDialect, options = defaultLexOp
         let j = i + 2;
         while (j < n && /[A-Za-z0-9_]/.test(sql[j] as string)) j++;
         placeholders.push({ kind: 'named', name: sql.slice(i + 1, j), start: i, end: j });
-        code(i, j);
+        token('placeholder', i, j);
         i = j;
         continue;
       }
-      code(i, i + 1);
+      token('symbol', i, i + 1);
       i++;
       continue;
     }
     if (!pg && c === '?') {
       placeholders.push({ kind: 'question', name: '', start: i, end: i + 1 });
-      code(i, i + 1);
+      token('placeholder', i, i + 1);
       i++;
       continue;
     }
-    code(i, i + 1);
+    token('symbol', i, i + 1);
     i++;
   }
   if (executableComments > 0) throw new SqlLexError('unterminated /*! comment', n);
   endStatement();
-  return { statements, placeholders, firstKeyword };
+  return { statements, placeholders, tokens, firstKeyword };
 }
 
-/** The lexing variants a server of the dialect may be configured with. */
-function variants(dialect: SqlDialect): LexOptions[] {
+/** The lexing variants a server of the dialect may be configured with, its default first. */
+export function lexVariants(dialect: SqlDialect): LexOptions[] {
   return dialect === 'postgres'
     ? [
         { backslashEscapes: false, ansiQuotes: true },
@@ -298,7 +323,7 @@ export function checkSingleStatement(sql: string, dialect: SqlDialect): SingleSt
       message: `the query holds more than one statement (the second starts at character ${second.start + 1}); run one statement per job`,
     };
   }
-  for (const options of variants(dialect).slice(1)) {
+  for (const options of lexVariants(dialect).slice(1)) {
     let other: SqlScan;
     try {
       other = scanSql(sql, dialect, options);
