@@ -153,6 +153,18 @@ describe('POST /dlq/:id/replay', () => {
     expect(await t.db.jobRun.count({ where: { dlqEventId: ev.id } })).toBe(0);
   });
 
+  it('answers 409 while the job is paused (it would start nothing), and replay-all passes the entry by', async () => {
+    const job = await ownedJob(t, olga.id);
+    const ev = await makeDlqEvent(t, job);
+    expect((await t.call('post', `/jobs/${job}/pause`, { token: olga.token })).status).toBe(200);
+    const res = await t.call('post', `/dlq/${ev.id}/replay`, { token: olga.token });
+    expect(res.status).toBe(409);
+    expect(res.body.detail).toMatch(/paused; resume it first/);
+    const all = await t.call('post', '/dlq/replay-all', { token: olga.token, body: { jobId: job } });
+    expect(all.body).toEqual({ replayed: [], count: 0, truncated: false });
+    expect(await t.db.jobRun.count({ where: { dlqEventId: ev.id } })).toBe(0);
+  });
+
   it('is refused without a token, without dlq:manage (USER), and for another owner (404)', async () => {
     const ev = await makeDlqEvent(t, olgaJob);
     await refusals('post', `/dlq/${ev.id}/replay`, ev.id, ursula.token);

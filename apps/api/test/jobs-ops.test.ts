@@ -116,6 +116,32 @@ describe('pause and resume', () => {
     const actions = await t.db.auditEvent.findMany({ where: { entityId: job.id }, orderBy: { id: 'asc' } });
     expect(actions.map((a) => a.action)).toEqual(['CREATED', 'PAUSED', 'RESUMED']);
   });
+
+  it('a run triggered before the pause does not start: recorded SKIPPED_PAUSED, off the queue, still skipped after resume', async () => {
+    const job = await create(dummyJob('paused-after-trigger'));
+    const triggered = await t.call('post', `/jobs/${job.id}/trigger`, { token: alice.token });
+    expect(triggered.status).toBe(202);
+    const { runId } = triggered.body;
+    const queued = await t.db.jobRun.findUniqueOrThrow({ where: { id: runId } });
+    const queue = t.deps.queues.get('DUMMY')!;
+    expect(await queue.getJob(queued.idempotencyKey)).toBeDefined();
+
+    const paused = await t.call('post', `/jobs/${job.id}/pause`, { token: alice.token });
+    expect(paused.body).toMatchObject({ status: 'PAUSED', skippedSlots: 0, skippedRuns: 1 });
+    const skipped = await t.call('get', `/runs/${runId}`, { token: alice.token });
+    expect(skipped.body).toMatchObject({
+      status: 'SKIPPED_PAUSED',
+      reason: 'job paused before the run started',
+      startTime: null,
+    });
+    expect(await queue.getJob(queued.idempotencyKey)).toBeUndefined();
+    const audit = await t.db.auditEvent.findFirstOrThrow({ where: { entityId: job.id, action: 'PAUSED' } });
+    expect(audit.details).toMatchObject({ skippedSlots: 0, skippedRuns: 1 });
+
+    expect((await t.call('post', `/jobs/${job.id}/resume`, { token: alice.token })).status).toBe(200);
+    expect((await t.db.jobRun.findUniqueOrThrow({ where: { id: runId } })).status).toBe('SKIPPED_PAUSED');
+    expect(await queue.getJob(queued.idempotencyKey)).toBeUndefined();
+  });
 });
 
 describe('job actions and their audit events', () => {
@@ -291,6 +317,18 @@ describe('backfill and occurrences', () => {
     expect(
       (await call({ from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z' }, viewer.token)).status,
     ).toBe(403);
+    expect(await t.db.jobRun.count({ where: { jobId: job.id } })).toBe(0);
+  });
+
+  it('answers 409 for a paused job, as a trigger does (its runs would not start)', async () => {
+    const job = await create(dummyJob('paused-backfill'));
+    await t.call('post', `/jobs/${job.id}/pause`, { token: alice.token });
+    const res = await t.call('post', `/jobs/${job.id}/backfill`, {
+      token: alice.token,
+      body: { from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z' },
+    });
+    expect(res.status).toBe(409);
+    expect(res.body.detail).toMatch(/paused; resume it first/);
     expect(await t.db.jobRun.count({ where: { jobId: job.id } })).toBe(0);
   });
 });

@@ -11,6 +11,7 @@ import {
   cancelRequestKey,
   createJob,
   createScheduler,
+  pauseJob,
   requestCancel,
   setVariable,
   triggerRun,
@@ -334,5 +335,46 @@ describe('a scheduled slot, end to end', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('pausing a job', () => {
+  it('a manual run waiting behind a running one never starts once the job is paused, not even when that one ends', async () => {
+    const { id } = await createJob(deps(), {
+      ownerId,
+      name: 'paused-behind',
+      type: 'DUMMY',
+      overlapPolicy: 'BUFFER_ALL',
+      schedule: { type: 'ONCE', runAt: new Date(Date.now() + 3_600_000) },
+      payload: { metadata: { sleepMs: 60_000 } },
+    });
+    const first = await triggerRun(deps(), { jobId: id, trigger: 'MANUAL' });
+    await until('the first run to start', () =>
+      tdb.db.jobRun.findFirst({ where: { id: first.runId, status: 'RUNNING' } }),
+    );
+    const second = await triggerRun(deps(), { jobId: id, trigger: 'MANUAL' });
+    const waiting = await until('the second run to wait behind the first', () =>
+      tdb.db.jobRun.findFirst({
+        where: { id: second.runId, status: 'QUEUED', reason: { startsWith: 'buffered behind' } },
+      }),
+    );
+
+    expect((await pauseJob(deps(), id))?.skippedRuns).toEqual([second.runId]);
+    await requestCancel(redis, prefix, first.runId);
+    await until('the first run to end', () =>
+      tdb.db.jobRun.findFirst({ where: { id: first.runId, status: 'CANCELLED' } }),
+    );
+    // Its queue job is gone (removed by the pause) or done (a delivery the gate answered): nothing
+    // is left that could start it.
+    await until('the second run to leave the queue', async () => {
+      const job = await queues.get('DUMMY')!.getJob(bullJobId(waiting.idempotencyKey));
+      return !job || (await job.getState()) === 'completed' ? true : undefined;
+    });
+    expect(await tdb.db.jobRun.findUniqueOrThrow({ where: { id: second.runId } })).toMatchObject({
+      status: 'SKIPPED_PAUSED',
+      reason: 'job paused before the run started',
+      startTime: null,
+    });
+    expect((await tdb.db.job.findUniqueOrThrow({ where: { id } })).status).toBe('PAUSED');
   });
 });

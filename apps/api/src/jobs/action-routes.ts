@@ -16,6 +16,12 @@ const statusChange = z
     status: z.string(),
     nextFireAt: z.iso.datetime().nullable(),
     skippedSlots: z.int().optional().describe('pause: queued future slots taken off the queue'),
+    skippedRuns: z
+      .int()
+      .optional()
+      .describe(
+        'pause: waiting runs outside the schedule (manual, webhook, backfill, retry, replay) taken off the queue; they stay skipped after resume',
+      ),
     missed: z.int().optional().describe('resume: slots that came due while paused'),
     replayed: z.int().optional().describe('resume: of those, queued to run now by the resume policy'),
   })
@@ -63,23 +69,28 @@ export function registerJobActionRoutes(api: ApiRouter, deps: ApiDeps): void {
     tag: 'jobs',
     summary: 'Pause a job',
     description:
-      'Queued future slots leave the queue (recorded SKIPPED_PAUSED); nothing is planned until resumed. Pausing a paused job changes nothing.',
+      'Nothing of the job starts until it is resumed. Queued future slots leave the queue (recorded SKIPPED_PAUSED) and nothing is planned; on resume the schedule’s resume policy decides which of its slots run. Runs waiting outside the schedule — manual, webhook, backfill, a retry waiting for its backoff, a DLQ replay — leave the queue too (SKIPPED_PAUSED, reason `job paused before the run started`) and stay skipped after resume: trigger the job again to run it. A run already running goes on. While paused, trigger, backfill and DLQ replay answer 409. Pausing a paused job changes nothing.',
     permission: 'job:execute',
     params: idParams,
     responses: { 200: { description: 'Paused', schema: statusChange } },
     handler: async ({ params, principal, req }) => {
       const { id } = await findOwnedJob(deps.db, principal, params.id, JOB_ID);
       const out = await pauseJob(deps.engine, id, {
-        withinTransaction: (tx, { removed }) =>
+        withinTransaction: (tx, { removed, skippedRuns }) =>
           audit(tx, req, {
             entityType: 'job',
             entityId: id,
             action: 'PAUSED',
-            details: { skippedSlots: removed.length },
+            details: { skippedSlots: removed.length, skippedRuns: skippedRuns.length },
           }),
       });
       if (!out) throw new NotFoundError('job', id);
-      return { id, ...(await nextFireOf(deps, id)), skippedSlots: out.removed.length };
+      return {
+        id,
+        ...(await nextFireOf(deps, id)),
+        skippedSlots: out.removed.length,
+        skippedRuns: out.skippedRuns.length,
+      };
     },
   });
 
@@ -156,7 +167,7 @@ export function registerJobActionRoutes(api: ApiRouter, deps: ApiDeps): void {
     tag: 'jobs',
     summary: 'Run the slots of a past time range',
     description:
-      'Every slot of the schedule in [from, to] (at most `limit`, range at most 366 days) is queued now with the idempotency key of the slot: a slot that already ran or waits is not run again; one that was skipped runs.',
+      'Every slot of the schedule in [from, to] (at most `limit`, range at most 366 days) is queued now with the idempotency key of the slot: a slot that already ran or waits is not run again; one that was skipped runs. A paused job answers 409.',
     permission: 'job:execute',
     params: idParams,
     body: backfillBody,
@@ -168,6 +179,7 @@ export function registerJobActionRoutes(api: ApiRouter, deps: ApiDeps): void {
           .object({ enqueued: z.int(), deduplicated: z.int(), truncated: z.boolean() })
           .meta({ id: 'BackfillResult' }),
       },
+      409: { description: 'The job is paused' },
     },
     handler: async ({ params, body, principal, req }) => {
       const { id } = await findOwnedJob(deps.db, principal, params.id, JOB_ID);

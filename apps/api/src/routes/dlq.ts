@@ -125,13 +125,14 @@ export function registerDlqRoutes(api: ApiRouter, deps: ApiDeps): void {
     path: '/dlq/:id/replay',
     tag: 'dlq',
     summary: 'Replay a DLQ entry: a new run (trigger REPLAY) is queued now',
-    description: 'The entry stays PENDING (resolve it once the replay succeeded); 409 unless it is PENDING.',
+    description:
+      'The entry stays PENDING (resolve it once the replay succeeded); 409 unless it is PENDING, or while its job is paused.',
     permission: 'dlq:manage',
     params: idParams,
     status: 202,
     responses: {
       202: { description: 'Queued', schema: z.object({ runId: z.string() }) },
-      409: { description: 'The entry is RESOLVED or IGNORED' },
+      409: { description: 'The entry is RESOLVED or IGNORED, or its job is paused' },
     },
     handler: async ({ req, params, principal }) => {
       await findOwnedDlqEvent(deps.db, principal, params.id);
@@ -185,7 +186,7 @@ export function registerDlqRoutes(api: ApiRouter, deps: ApiDeps): void {
     description:
       `Skips entries whose last replay is still queued or running. At most ${MAX_REPLAY_ALL} entries ` +
       'per call: `truncated` says more are left (call again). Only the caller’s jobs’ entries (all for ' +
-      'ADMIN). Entries closed meanwhile are skipped.',
+      'ADMIN). Entries of paused jobs, and entries closed meanwhile, are skipped.',
     permission: 'dlq:manage',
     body: dlqFilters.extend({
       limit: z
@@ -199,7 +200,11 @@ export function registerDlqRoutes(api: ApiRouter, deps: ApiDeps): void {
     handler: async ({ req, body: { limit, ...filters }, principal }) => {
       const matching = await deps.db.dlqEvent.findMany({
         where: {
-          ...dlqWhere(principal, { ...filters, status: 'PENDING' }),
+          AND: [
+            dlqWhere(principal, { ...filters, status: 'PENDING' }),
+            // A paused job starts nothing: its entries wait for its resume (and hold back no others).
+            { job: { status: { not: 'PAUSED' } } },
+          ],
           // A replay still in flight is not doubled (and a truncated call's next call takes the rest).
           replays: { none: { status: { in: ['QUEUED', 'RUNNING'] } } },
         },
@@ -212,7 +217,7 @@ export function registerDlqRoutes(api: ApiRouter, deps: ApiDeps): void {
         try {
           return await replay(req, id);
         } catch (err) {
-          // Resolved, ignored or deleted since it was listed: skipped.
+          // Resolved, ignored or deleted since it was listed, or its job paused since: skipped.
           if (err instanceof ConflictError || err instanceof NotFoundError) return undefined;
           throw err;
         }
