@@ -204,43 +204,46 @@ const MAX_ROLES = 20;
 
 /**
  * The account's superuser-like privileges, its own and those of every role granted to it (active
- * or not: SET ROLE could enable it). MariaDB shows a role's grants to its grantees
- * (`SHOW GRANTS FOR role`), MySQL 8 expands them with `USING`. A role whose grants cannot be read
- * counts against the account.
+ * or not: SET ROLE could enable it). MySQL 8 expands a role's grants with `USING`; MariaDB shows
+ * them for the active role only, so each role is made active in turn and the one active before is
+ * restored. A role whose grants cannot be read counts against the account.
  */
 async function superuserPowers(conn: Connection, mariadb: boolean): Promise<string[]> {
   const own = readGrants(await grantLines(conn, 'SHOW GRANTS'));
   const reasons = [...own.reasons];
-  const seen = new Set<string>();
-  const pending = [...own.roles];
+  if (own.roles.length === 0) return reasons;
   if (!mariadb) {
-    if (pending.length > 0) {
-      try {
-        reasons.push(
-          ...readGrants(
-            await grantLines(
-              conn,
-              `SHOW GRANTS FOR CURRENT_USER() USING ${pending.slice(0, MAX_ROLES).join(', ')}`,
-            ),
-          ).reasons,
-        );
-      } catch (err) {
-        reasons.push(`the privileges of its roles could not be read (${(err as Error).message})`);
-      }
+    const roles = own.roles.slice(0, MAX_ROLES).join(', ');
+    try {
+      reasons.push(
+        ...readGrants(await grantLines(conn, `SHOW GRANTS FOR CURRENT_USER() USING ${roles}`)).reasons,
+      );
+    } catch (err) {
+      reasons.push(`the privileges of its roles could not be read (${(err as Error).message})`);
     }
     return [...new Set(reasons)];
   }
-  while (pending.length > 0 && seen.size < MAX_ROLES) {
-    const role = pending.shift() as string;
-    if (seen.has(role)) continue;
-    seen.add(role);
-    try {
-      const granted = readGrants(await grantLines(conn, `SHOW GRANTS FOR ${role}`));
-      reasons.push(...granted.reasons.map((r) => `${r} (role ${role})`));
-      pending.push(...granted.roles);
-    } catch (err) {
-      reasons.push(`the privileges of role ${role} could not be read (${(err as Error).message})`);
+  const rows = (await query(conn, 'SELECT CURRENT_ROLE() AS r')) as { r: string | null }[];
+  const active = rows[0]?.r ?? null;
+  const seen = new Set<string>();
+  const pending = [...own.roles];
+  try {
+    while (pending.length > 0 && seen.size < MAX_ROLES) {
+      const role = pending.shift() as string;
+      if (seen.has(role)) continue;
+      seen.add(role);
+      try {
+        await query(conn, `SET ROLE ${role}`);
+        const granted = readGrants(await grantLines(conn, `SHOW GRANTS FOR ${role}`));
+        reasons.push(...granted.reasons.map((r) => `${r} (role ${role})`));
+        pending.push(...granted.roles);
+      } catch (err) {
+        reasons.push(`the privileges of role ${role} could not be read (${(err as Error).message})`);
+      }
     }
+  } finally {
+    // A failure here fails the run: the session must not go on under another role.
+    await query(conn, active === null ? 'SET ROLE NONE' : `SET ROLE \`${active.replaceAll('`', '``')}\``);
   }
   if (pending.some((role) => !seen.has(role))) reasons.push(`more than ${MAX_ROLES} roles to read`);
   return [...new Set(reasons)];
