@@ -6,6 +6,7 @@ import { mountAdmin } from './admin.ts';
 import type { ApiDeps } from './deps.ts';
 import { mountDocs } from './docs.ts';
 import { ApiRouter } from './http/route.ts';
+import { inFlightLimit } from './http/in-flight.ts';
 import { errorHandler, notFound } from './http/problem.ts';
 import './http/types.ts';
 import { mountOps } from './ops.ts';
@@ -30,7 +31,10 @@ export interface App {
 export function createApp(deps: ApiDeps): App {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // Nobody by default: X-Forwarded-For would otherwise let a client pick its own address (and get
+  // past the per-IP sign-in throttle). TRUST_PROXY names the proxies in front of the API.
+  const trust = deps.config.trustProxy;
+  app.set('trust proxy', typeof trust === 'object' ? [...trust] : trust);
   app.use(requestId, deps.metrics.http);
   app.use((req, res, next) => {
     res.on('finish', () =>
@@ -42,14 +46,9 @@ export function createApp(deps: ApiDeps): App {
     next();
   });
 
+  // Probes first: they answer however many requests are in flight.
   mountOps(app, deps);
-  mountAdmin(app, deps);
-
-  const api = new ApiRouter(deps.auth.authenticator.middleware);
-  for (const register of ROUTE_MODULES) register(api, deps);
-  api.closeMethods();
-  const document = openApiDocument(api.routes, { version: '1' });
-
+  // Security and CORS headers before the in-flight limit, so a browser can read its 503 too.
   app.use(
     API_BASE,
     helmet(),
@@ -59,6 +58,17 @@ export function createApp(deps: ApiDeps): App {
       exposedHeaders: ['X-Request-Id', 'Retry-After', 'Location', 'ETag'],
       maxAge: 600,
     }),
+  );
+  app.use(inFlightLimit({ max: deps.config.maxInFlight, metrics: deps.metrics.load }));
+  mountAdmin(app, deps);
+
+  const api = new ApiRouter(deps.auth.authenticator.middleware);
+  for (const register of ROUTE_MODULES) register(api, deps);
+  api.closeMethods();
+  const document = openApiDocument(api.routes, { version: '1' });
+
+  app.use(
+    API_BASE,
     express.json({
       limit: deps.config.bodyLimitBytes,
       // Any JSON value: a webhook may deliver a bare string or number; every API body is checked

@@ -10,6 +10,8 @@ export interface Metrics {
   registry: Registry;
   /** Observes every request by method, route pattern (not the raw URL) and status. */
   http: RequestHandler;
+  /** Requests counted against API_MAX_IN_FLIGHT now, and requests refused for it. */
+  load: { inFlight: Gauge; shed: Counter };
 }
 
 /**
@@ -53,7 +55,19 @@ export function createMetrics(): Metrics {
     });
     next();
   };
-  return { registry, http };
+  const load = {
+    inFlight: new Gauge({
+      name: 'chronos_http_requests_in_flight',
+      help: 'Requests being served, counted against API_MAX_IN_FLIGHT (probes and open log streams are not)',
+      registers: [registry],
+    }),
+    shed: new Counter({
+      name: 'chronos_http_requests_shed_total',
+      help: 'Requests answered 503 at once because API_MAX_IN_FLIGHT requests were being served',
+      registers: [registry],
+    }),
+  };
+  return { registry, http, load };
 }
 
 /** What the scrape-time collectors read. */

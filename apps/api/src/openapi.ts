@@ -99,6 +99,13 @@ export function openApiDocument(routes: readonly RouteSpec[], info: { version: s
     };
     for (const [status, description] of Object.entries(errors))
       responses[status] = { ...(responses[status] ?? { description }), ...problem };
+    // Any route: the process is at API_MAX_IN_FLIGHT, or PostgreSQL or Redis cannot be reached.
+    responses['503'] = {
+      description:
+        'Unavailable for now: too many requests in flight (API_MAX_IN_FLIGHT), or the database or Redis cannot be reached (`dependency` says which); retry after `Retry-After` seconds',
+      headers: { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } },
+      ...problem,
+    };
     const op: JsonSchema = {
       operationId: `${spec.method}${openApiPath(spec.path)
         .replace(/[{}]/g, '')
@@ -134,6 +141,12 @@ export function openApiDocument(routes: readonly RouteSpec[], info: { version: s
     paths,
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      headers: {
+        RetryAfter: {
+          description: 'Seconds to wait before trying again',
+          schema: { type: 'integer', minimum: 1 },
+        },
+      },
       schemas: { ...components, Problem: jsonSchema(problemSchema, 'output', components) },
     },
   };

@@ -25,6 +25,14 @@ export interface ApiServer extends Service {
   readonly deps: ApiDeps | undefined;
 }
 
+/**
+ * A request's headers must arrive within 15 s, and its whole body within 30 s (Node's defaults are
+ * 60 s and 5 min): a slow sender holds one of API_MAX_IN_FLIGHT slots for that long at most.
+ * Responses are not bounded by these (a live log stream lasts minutes).
+ */
+export const HEADERS_TIMEOUT_MS = 15_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 /** The auth parts for the configured mode. */
 function authOf(config: Config, db: Db, redis: Redis, log: Logger): ApiDeps['auth'] {
   if (config.auth.mode === 'oidc') {
@@ -152,6 +160,8 @@ export function createApiServer(config: Config, log: Logger): ApiServer {
           err ? reject(err) : resolve(s),
         );
       });
+      server.headersTimeout = HEADERS_TIMEOUT_MS;
+      server.requestTimeout = REQUEST_TIMEOUT_MS;
       port = (server.address() as AddressInfo).port;
       log.info({ port, host: config.http.host }, 'api listening');
     },

@@ -77,6 +77,18 @@ describe('the OpenAPI document', () => {
     expect(doc.paths['/auth/me']?.get?.security).toEqual([{ bearer: [] }]);
   });
 
+  it('documents 503 with Retry-After on every route (load shedding, PostgreSQL or Redis down)', () => {
+    for (const [path, ops] of Object.entries(doc.paths))
+      for (const [method, op] of Object.entries(ops)) {
+        const unavailable = (op.responses as Record<string, object | undefined>)['503'];
+        expect({ route: `${method} ${path}`, ...unavailable }).toMatchObject({
+          route: `${method} ${path}`,
+          headers: { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } },
+          content: { 'application/problem+json': {} },
+        });
+      }
+  });
+
   it('is rendered at /docs from local assets', async () => {
     const page = await fetch(`${t.base}/docs`);
     expect(page.status).toBe(200);

@@ -9,7 +9,12 @@ let second: ApiServer;
 let secondBase: string;
 
 beforeAll(async () => {
-  t = await startTestApi('throttle', { LOGIN_MAX_FAILURES: '3', LOGIN_WINDOW_SECONDS: '300' });
+  // A proxy on this host: X-Forwarded-For names the client, so each test can be a client of its own.
+  t = await startTestApi('throttle', {
+    LOGIN_MAX_FAILURES: '3',
+    LOGIN_WINDOW_SECONDS: '300',
+    TRUST_PROXY: 'loopback',
+  });
   second = createApiServer(t.deps.config, pino({ level: 'silent' }));
   await second.start();
   secondBase = `http://127.0.0.1:${second.port}/api/v1`;
@@ -87,7 +92,7 @@ describe('login throttling across two API replicas', () => {
   });
 
   it('counts failures per client IP across accounts (4× the account limit)', async () => {
-    // Requests come from loopback, a trusted proxy, so X-Forwarded-For names the client.
+    // Requests come from loopback, trusted here (TRUST_PROXY=loopback), so X-Forwarded-For names the client.
     const ip = '203.0.113.7';
     for (let i = 0; i < 12; i++) {
       const res = await login(i % 2 ? secondBase : t.api, `nobody-${i}@example.test`, 'x', ip);

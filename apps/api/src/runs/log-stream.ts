@@ -7,6 +7,7 @@ import type { Db, LogLevel, RunStatus } from '@chronos/db';
 import type { Response } from 'express';
 import type { Logger } from 'pino';
 import { tooManyRequests } from '../http/errors.ts';
+import { leaveInFlight } from '../http/in-flight.ts';
 import { isFinished, runLogSelect, toRunLogLine } from './schemas.ts';
 
 export interface LogStreamOptions {
@@ -121,6 +122,9 @@ export async function streamRunLogs(
     'X-Accel-Buffering': 'no',
   });
   res.flushHeaders();
+  // Open for minutes but mostly asleep, and capped by LOG_STREAMS_PER_PROCESS: not counted against
+  // API_MAX_IN_FLIGHT, which would otherwise be held by idle streams.
+  leaveInFlight(res.req);
 
   let afterId = target.afterId;
   open++;
