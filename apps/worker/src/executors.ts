@@ -31,7 +31,12 @@ export function createExecutorRegistry(config: Config): ExecutorRegistry {
     HTTP: runHttp as ExecutorFn,
     DUMMY: runDummy as ExecutorFn,
     CACHE: cache as ExecutorFn,
-    DATABASE: createDatabaseExecutor() as ExecutorFn,
+    // Guarded SQL (COPY … PROGRAM, server files, CALL, …) and superuser accounts are refused unless
+    // configured: see README "DATABASE".
+    DATABASE: createDatabaseExecutor({
+      allowedSql: config.worker.databaseAllowedSql,
+      allowSuperuser: config.worker.databaseAllowSuperuser,
+    }) as ExecutorFn,
     // Every path stays inside FILE_JOBS_ROOT; without one, FILE_SYSTEM runs fail saying so.
     FILE_SYSTEM: createFileSystemExecutor({ root: config.worker.fileJobsRoot }) as ExecutorFn,
     // A process with limits, not a container: see README "SCRIPT isolation".

@@ -1,4 +1,9 @@
-import { JOB_TYPES, type JobTypeName } from '@chronos/core';
+import {
+  DATABASE_SQL_CONSTRUCTS,
+  JOB_TYPES,
+  type DatabaseSqlConstruct,
+  type JobTypeName,
+} from '@chronos/core';
 import { z } from 'zod';
 import { trustProxySetting, type TrustProxy } from './trust-proxy.ts';
 
@@ -242,6 +247,22 @@ const envSchema = z.object({
   SCHEDULER_INSTANCE_ID: optionalString,
   MISFIRE_THRESHOLD_SECONDS: int(60, 0, 7 * 24 * 3600),
   FILE_JOBS_ROOT: optionalString,
+  /** Guarded SQL constructs DATABASE jobs may use (`CALL,DBLINK`, or `all`); none by default. */
+  DATABASE_ALLOWED_SQL: list.transform((items, ctx) => {
+    if (items.some((i) => i.toLowerCase() === 'all')) return [...DATABASE_SQL_CONSTRUCTS];
+    const names = items.map((i) => i.toUpperCase());
+    const unknown = names.filter((n) => !(DATABASE_SQL_CONSTRUCTS as readonly string[]).includes(n));
+    if (unknown.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `unknown SQL construct ${unknown.join(', ')}; use "all" or a list of ${DATABASE_SQL_CONSTRUCTS.join(', ')}`,
+      });
+      return z.NEVER;
+    }
+    return [...new Set(names)] as DatabaseSqlConstruct[];
+  }),
+  /** Let DATABASE jobs connect as a superuser (or an account that can act as one). */
+  DATABASE_ALLOW_SUPERUSER: bool(false),
   SCRIPT_ENABLED: bool(true),
   /** Run SCRIPT jobs as this system user (when the worker runs as root). */
   SCRIPT_RUN_AS: optionalString,
@@ -310,6 +331,9 @@ export interface Config {
     readonly shutdownGraceMs: number;
     readonly defaultRunTimeoutSeconds: number;
     readonly fileJobsRoot: string | undefined;
+    /** SQL constructs DATABASE jobs may use (every other guarded one is refused). */
+    readonly databaseAllowedSql: readonly DatabaseSqlConstruct[];
+    readonly databaseAllowSuperuser: boolean;
     readonly scriptEnabled: boolean;
     readonly scriptRunAs: string | undefined;
     readonly cacheRedisUrl: string | undefined;
@@ -438,6 +462,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
       defaultRunTimeoutSeconds: e.DEFAULT_RUN_TIMEOUT_SECONDS,
       fileJobsRoot: e.FILE_JOBS_ROOT,
+      databaseAllowedSql: e.DATABASE_ALLOWED_SQL,
+      databaseAllowSuperuser: e.DATABASE_ALLOW_SUPERUSER,
       scriptEnabled: e.SCRIPT_ENABLED,
       scriptRunAs: e.SCRIPT_RUN_AS,
       cacheRedisUrl: e.CACHE_REDIS_URL,
