@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import { createDb } from '@chronos/db';
 import { createRedis } from '@chronos/queue';
+import { StorageError } from '@chronos/storage';
 import { describe, expect, it } from 'vitest';
 import { dependencyUnavailable, type Dependency } from '../src/http/dependency-errors.ts';
 
@@ -206,7 +207,14 @@ const table: [string, unknown, Dependency | null][] = [
     null,
   ],
   ['pg DatabaseError 23505', pgError('23505', 'duplicate key value violates unique constraint'), null],
-  ['a bare ECONNREFUSED (S3, an identity provider: not ours to name)', socketError('ECONNREFUSED'), null],
+  ['pg failing to connect: a bare ECONNREFUSED', socketError('ECONNREFUSED'), 'database'],
+  [
+    'object storage down: its StorageError wraps the socket error, and is not the database',
+    new StorageError('S3 at http://127.0.0.1:4568: put failed: connect ECONNREFUSED', {
+      cause: socketError('ECONNREFUSED'),
+    }),
+    null,
+  ],
   [
     'Redis WRONGTYPE',
     error('WRONGTYPE Operation against a key holding the wrong kind of value', {}, 'ReplyError'),
