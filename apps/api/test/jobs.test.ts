@@ -369,6 +369,86 @@ describe('PUT /jobs/:id', () => {
   });
 });
 
+describe('a ONCE schedule in the past', () => {
+  const longAgo = '2020-01-01T00:00:00.000Z';
+
+  it('is refused on creation with 400 naming schedule.runAt and saying to trigger the job instead', async () => {
+    const before = await t.db.job.count();
+    const res = await t.call('post', '/jobs', {
+      token: alice.token,
+      body: { ...dummyJob('once-long-ago'), schedule: { type: 'ONCE', runAt: longAgo } },
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toMatch(/problem\+json/);
+    expect(paths(res)).toEqual(['schedule.runAt']);
+    expect(res.body.detail).toMatch(/misfire threshold \(60 s\)/);
+    expect(res.body.detail).toMatch(/To run the job now, trigger it/);
+    expect(await t.db.job.count()).toBe(before);
+    // Within the threshold it is a slot a little late, not a mistake.
+    const recent = await t.call('post', '/jobs', {
+      token: alice.token,
+      body: { ...dummyJob('once-just-now'), schedule: { type: 'ONCE', runAt: new Date(Date.now() - 5000) } },
+    });
+    expect(recent.status, recent.text).toBe(201);
+  });
+
+  it('a job whose one-shot has fired stays editable with its schedule as is; a new time long past is refused', async () => {
+    const job = await create(alice.token, {
+      ...dummyJob('fired-once'),
+      schedule: { type: 'ONCE', runAt: inAnHour() },
+    });
+    // As the engine leaves it once the slot ran: a day later, SUCCEEDED, nothing planned.
+    const ranAt = new Date(Date.now() - 86_400_000);
+    await t.db.jobSchedule.update({ where: { jobId: job.id }, data: { runAt: ranAt, nextFireAt: null } });
+    await t.db.job.update({ where: { id: job.id }, data: { status: 'SUCCEEDED' } });
+
+    const renamed = await t.call('patch', `/jobs/${job.id}`, {
+      token: alice.token,
+      body: { name: 'fired-renamed' },
+    });
+    expect(renamed.status, renamed.text).toBe(200);
+    const put = await t.call('put', `/jobs/${job.id}`, {
+      token: alice.token,
+      body: { ...dummyJob('fired-put'), schedule: { type: 'ONCE', runAt: ranAt.toISOString() } },
+    });
+    expect(put.status, put.text).toBe(200);
+    expect(put.body).toMatchObject({ name: 'fired-put', status: 'SUCCEEDED', nextFireAt: null });
+    const threshold = await t.call('patch', `/jobs/${job.id}`, {
+      token: alice.token,
+      body: { schedule: { misfireThresholdSeconds: 30 } },
+    });
+    expect(threshold.status, threshold.text).toBe(200);
+    expect(threshold.body).toMatchObject({ status: 'SUCCEEDED', nextFireAt: null, version: 4 });
+
+    for (const [method, body] of [
+      ['patch', { schedule: { runAt: longAgo } }],
+      ['put', { ...dummyJob('fired-put'), schedule: { type: 'ONCE', runAt: longAgo } }],
+    ] as const) {
+      const moved = await t.call(method, `/jobs/${job.id}`, { token: alice.token, body });
+      expect(moved.status).toBe(400);
+      expect(paths(moved)).toEqual(['schedule.runAt']);
+    }
+    const later = await t.call('patch', `/jobs/${job.id}`, {
+      token: alice.token,
+      body: { schedule: { runAt: inAnHour() } },
+    });
+    expect(later.status, later.text).toBe(200);
+    expect(later.body).toMatchObject({ status: 'SCHEDULED', version: 5 });
+    expect(later.body.nextFireAt).toBe(later.body.schedule.runAt);
+  });
+
+  it('a job becoming ONCE is checked too', async () => {
+    const job = await create(alice.token, dummyJob('cron-then-once'));
+    const res = await t.call('patch', `/jobs/${job.id}`, {
+      token: alice.token,
+      body: { schedule: { type: 'ONCE', runAt: longAgo } },
+    });
+    expect(res.status).toBe(400);
+    expect(paths(res)).toEqual(['schedule.runAt']);
+    expect((await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).version).toBe(1);
+  });
+});
+
 describe('PATCH /jobs/:id', () => {
   it('changes only the given fields, merging payload, schedule and retry policy', async () => {
     const job = await create(alice.token, httpJob('patched'));

@@ -127,7 +127,17 @@ export interface ReplanResult {
  * future slots that no longer apply are marked SKIPPED ("schedule changed") and removed from Redis,
  * next_fire_at is recomputed from now, and schedulers are told at once.
  */
-export async function replanJob(deps: EngineDeps, jobId: string): Promise<ReplanResult | null> {
+export async function replanJob(
+  deps: EngineDeps,
+  jobId: string,
+  opts: {
+    /**
+     * Leave next_fire_at of an active job as it is: for a ONCE job whose `runAt`, long past, a
+     * change kept — planned anew it would fire at once; still planned, it waits for a scheduler.
+     */
+    keepNextFireAt?: boolean;
+  } = {},
+): Promise<ReplanResult | null> {
   const out = await deps.db.$transaction(async (tx) => {
     const job = await lockJob(tx, jobId);
     if (!job) return null;
@@ -148,7 +158,8 @@ export async function replanJob(deps: EngineDeps, jobId: string): Promise<Replan
       `schedule changed (definition v${job.version})`,
     );
     let next: Date | null = null;
-    if (isActive(job)) {
+    if (isActive(job) && opts.keepNextFireAt) next = job.next_fire_at;
+    else if (isActive(job)) {
       next = firstFireAt(job, now);
       // A ONCE slot already in the ledger is not planned again.
       if (next && spec.type === 'ONCE') {

@@ -3,9 +3,13 @@ import { Prisma } from '@chronos/db';
 import { publishChange } from './changes.ts';
 import { replanJob, type EngineDeps, type ReplanResult } from './job-changes.ts';
 import {
+  DEFAULT_MISFIRE_THRESHOLD_SECONDS,
+  assertRunAtNotPast,
+  isPastRunAt,
   normalizeSchedule,
   payloadColumns,
   readDefinition,
+  systemClock,
   validateAll,
   type CreateJobInput,
   type JobDefinitionRow,
@@ -56,6 +60,13 @@ export interface JobUpdate extends Partial<Pick<CreateJobInput, ChangeableFields
 export interface UpdateJobOptions {
   /** IANA zone of schedules that name none. @defaultValue 'UTC' */
   defaultTimezone?: string;
+  /**
+   * The deployment's misfire threshold (MISFIRE_THRESHOLD_SECONDS): a new ONCE `runAt` further in
+   * the past than this (or the schedule's own threshold) is refused. @defaultValue 60
+   */
+  misfireThresholdSeconds?: number;
+  /** Now, for first fire times and the check of a one-shot's time. @defaultValue the system clock */
+  clock?: () => Date;
   /** False refuses payload changes of SCRIPT jobs, as `createJob` refuses creating them. */
   scriptEnabled?: boolean;
   /** Optimistic concurrency: the version the caller last saw; a newer one refuses the change. */
@@ -126,6 +137,8 @@ interface LockedRow {
  * transaction with exactly one version bump, then re-plans when the schedule (or whether it may
  * fire) changed, so slots that no longer apply are skipped and removed from Redis. Everything is
  * validated first (field paths `schedule.…`, `payload.…`); nothing is written on a bad change.
+ * A ONCE `runAt` the change sets is refused when it lies further in the past than the misfire
+ * threshold (see `assertRunAtNotPast`); the `runAt` the job already has is not checked again.
  * A job whose schedule had ended (ONCE done, PENDING) is scheduled again by a new schedule.
  * Returns null when the job does not exist.
  * @throws StaleVersionError when `expectedVersion` is not the current version.
@@ -136,22 +149,32 @@ export async function updateJob(
   update: JobUpdate,
   opts: UpdateJobOptions = {},
 ): Promise<UpdateJobResult | null> {
-  const current = await deps.db.job.findUnique({ where: { id: jobId }, select: { type: true } });
+  const current = await deps.db.job.findUnique({
+    where: { id: jobId },
+    select: { type: true, schedule: { select: { scheduleType: true, runAt: true } } },
+  });
   if (!current) return null;
   const type = current.type as JobTypeName;
   if (update.payload !== undefined && type === 'SCRIPT' && opts.scriptEnabled === false)
     throw new ValidationError('SCRIPT jobs are disabled on this deployment (SCRIPT_ENABLED=false)', [
       { path: 'type', message: 'SCRIPT jobs are disabled on this deployment' },
     ]);
-  const now = new Date();
+  const now = (opts.clock ?? systemClock)();
+  const check = {
+    now,
+    misfireThresholdSeconds: opts.misfireThresholdSeconds ?? DEFAULT_MISFIRE_THRESHOLD_SECONDS,
+  };
   const [schedule, payload] = validateAll(
-    () =>
-      update.schedule
-        ? normalizeSchedule(update.schedule, { timezone: opts.defaultTimezone ?? 'UTC', now })
-        : undefined,
+    () => {
+      if (!update.schedule) return undefined;
+      const normalized = normalizeSchedule(update.schedule, { timezone: opts.defaultTimezone ?? 'UTC', now });
+      assertRunAtNotPast(normalized.data, check, current.schedule);
+      return normalized;
+    },
     () => (update.payload !== undefined ? payloadColumns(type, update.payload) : undefined),
   );
 
+  const keptPastRunAt = schedule !== undefined && isPastRunAt(schedule.data, check);
   const out = await deps.db.$transaction(async (tx) => {
     // The same locks, in the same statement, as the engine's other job changes: no deadlock with them.
     const [locked] = await tx.$queryRaw<LockedRow[]>`
@@ -166,10 +189,15 @@ export async function updateJob(
     const data = jobColumns(update);
     data.version = { increment: 1 };
     // A new schedule brings an ended job back (as createJob would start it); paused and running
-    // jobs keep their status.
+    // jobs keep their status. A one-shot long past that the change keeps (only a kept one passes
+    // the check) does not: it has had its turn, or waits for a scheduler to record it.
     // A job the schedule may no longer fire waits for triggers (PENDING), as createJob leaves it.
     const allowScheduled = update.allowScheduled ?? locked.allow_scheduled;
-    if (schedule && ['PENDING', 'SCHEDULED', 'SUCCEEDED', 'FAILED', 'CANCELLED'].includes(locked.status))
+    if (
+      schedule &&
+      !keptPastRunAt &&
+      ['PENDING', 'SCHEDULED', 'SUCCEEDED', 'FAILED', 'CANCELLED'].includes(locked.status)
+    )
       data.status = schedule.nextFireAt && allowScheduled ? 'SCHEDULED' : 'PENDING';
     else if (!allowScheduled && locked.status === 'SCHEDULED') data.status = 'PENDING';
     await tx.job.update({ where: { id: jobId }, data });
@@ -194,7 +222,7 @@ export async function updateJob(
     await publishChange(deps.redis, deps.prefix, jobId);
     return { job: out.job, replan: null };
   }
-  const replan = await replanJob(deps, jobId);
+  const replan = await replanJob(deps, jobId, { keepNextFireAt: keptPastRunAt });
   if (replan && out.job.schedule) out.job.schedule.nextFireAt = replan.nextFireAt;
   return { job: out.job, replan };
 }

@@ -62,6 +62,11 @@ export async function readDefinition(tx: Prisma.TransactionClient, jobId: string
   return { ...job, schedule, payload, retryPolicy };
 }
 
+/** MISFIRE_THRESHOLD_SECONDS's default, for callers that pass no threshold. */
+export const DEFAULT_MISFIRE_THRESHOLD_SECONDS = 60;
+
+export const systemClock = (): Date => new Date();
+
 /** A schedule as callers give it (the REST API maps its JSON onto this). */
 export interface ScheduleInput {
   type: 'ONCE' | 'CRON' | 'INTERVAL';
@@ -172,6 +177,49 @@ export function normalizeSchedule(input: ScheduleInput, defaults: { timezone: st
   return { data, spec, nextFireAt: firstFireAt(row, defaults.now) };
 }
 
+/** What a check of a one-shot's time needs: the clock's now and the deployment's misfire threshold. */
+export interface RunAtCheck {
+  now: Date;
+  /** MISFIRE_THRESHOLD_SECONDS: for a schedule that sets no threshold of its own. */
+  misfireThresholdSeconds: number;
+}
+
+/** True for a ONCE schedule whose `runAt` is earlier than now minus the misfire threshold. */
+export function isPastRunAt(
+  data: { scheduleType: string; runAt: Date | null; misfireThresholdSeconds: number | null },
+  check: RunAtCheck,
+): boolean {
+  if (data.scheduleType !== 'ONCE' || !data.runAt) return false;
+  const threshold = data.misfireThresholdSeconds ?? check.misfireThresholdSeconds;
+  return data.runAt.getTime() < check.now.getTime() - threshold * 1000;
+}
+
+/**
+ * A ONCE schedule whose `runAt` is earlier than now minus the misfire threshold (the schedule's
+ * own, else the deployment's) is a mistake, not a fire order: planned, it would fire at once (a
+ * date typed wrong, a job copied from an old one). Refused with the field path `schedule.runAt`;
+ * the way to run a job now is to trigger it. A `runAt` within the threshold is accepted and fires
+ * as a slot that waited that long would.
+ */
+export function assertRunAtNotPast(
+  data: { scheduleType: string; runAt: Date | null; misfireThresholdSeconds: number | null },
+  check: RunAtCheck,
+  /**
+   * The job's stored schedule, for a change: a ONCE `runAt` it already has is not checked again,
+   * so a job whose one-shot has fired can still be edited (renamed, say) with its schedule as is.
+   */
+  stored?: { scheduleType: string; runAt: Date | null } | null,
+): void {
+  if (!data.runAt || !isPastRunAt(data, check)) return;
+  if (stored?.scheduleType === 'ONCE' && stored.runAt?.getTime() === data.runAt.getTime()) return;
+  const threshold = data.misfireThresholdSeconds ?? check.misfireThresholdSeconds;
+  const message =
+    `is ${data.runAt.toISOString()}, more than the misfire threshold (${threshold} s) before now ` +
+    `(${check.now.toISOString()}): a one-shot in the past is not run. To run the job now, trigger it ` +
+    '(POST /jobs/{id}/trigger); to run it later, give a time ahead';
+  throw new ValidationError(`schedule.runAt ${message}`, [{ path: 'schedule.runAt', message }]);
+}
+
 /**
  * Runs every check and returns their results, or throws one ValidationError with the issues of all
  * that failed (so a caller learns about the schedule and the payload in one answer).
@@ -196,6 +244,13 @@ export function validateAll<T extends unknown[]>(...checks: { [K in keyof T]: ()
 export interface CreateJobOptions {
   /** IANA zone of a schedule that names none. @defaultValue 'UTC' */
   defaultTimezone?: string;
+  /**
+   * The deployment's misfire threshold (MISFIRE_THRESHOLD_SECONDS): a ONCE `runAt` further in the
+   * past than this (or the schedule's own threshold) is refused. @defaultValue 60
+   */
+  misfireThresholdSeconds?: number;
+  /** Now, for first fire times and the check of a one-shot's time. @defaultValue the system clock */
+  clock?: () => Date;
   /** False refuses SCRIPT jobs (SCRIPT_ENABLED=false). */
   scriptEnabled?: boolean;
   /** Runs inside the creating transaction with the new job (an audit event, say): all or nothing. */
@@ -206,8 +261,9 @@ export interface CreateJobOptions {
  * Creates a job with its schedule, payload and retry policy in one transaction, plans its first
  * slot and tells the schedulers, so it fires on time even when that is within the next second.
  * The payload (by its type's schema: defaults applied, field paths under `payload.`) and the
- * schedule (`schedule.…`) are validated first, every issue of both in one error; nothing is
- * written on a bad definition. Returns the definition as committed.
+ * schedule (`schedule.…`, a ONCE `runAt` in the past included: see `assertRunAtNotPast`) are
+ * validated first, every issue of both in one error; nothing is written on a bad definition.
+ * Returns the definition as committed.
  */
 export async function createJob(
   deps: EngineDeps,
@@ -219,10 +275,17 @@ export async function createJob(
       { path: 'type', message: 'SCRIPT jobs are disabled on this deployment' },
     ]);
   const id = newId();
-  const now = new Date();
+  const now = (opts.clock ?? systemClock)();
   const [payload, { data, nextFireAt: firstFire }] = validateAll(
     () => payloadColumns(input.type, input.payload ?? {}),
-    () => normalizeSchedule(input.schedule, { timezone: opts.defaultTimezone ?? 'UTC', now }),
+    () => {
+      const schedule = normalizeSchedule(input.schedule, { timezone: opts.defaultTimezone ?? 'UTC', now });
+      assertRunAtNotPast(schedule.data, {
+        now,
+        misfireThresholdSeconds: opts.misfireThresholdSeconds ?? DEFAULT_MISFIRE_THRESHOLD_SECONDS,
+      });
+      return schedule;
+    },
   );
   // A job that only runs when triggered plans no slot (the scheduler claims by next_fire_at).
   const nextFireAt = input.allowScheduled === false ? null : firstFire;
@@ -257,16 +320,27 @@ export async function createJob(
 }
 
 /**
- * Replaces a job's schedule (validated), bumps its definition version and re-plans: enqueued future
+ * Replaces a job's schedule (validated, a ONCE `runAt` as `updateJob` checks it), bumps its
+ * definition version and re-plans: enqueued future
  * slots that no longer apply are removed from Redis and say why in the ledger.
  */
 export async function updateSchedule(
   deps: EngineDeps,
   jobId: string,
   schedule: ScheduleInput,
-  opts: { defaultTimezone?: string } = {},
+  opts: Pick<CreateJobOptions, 'defaultTimezone' | 'misfireThresholdSeconds' | 'clock'> = {},
 ): Promise<ReplanResult | null> {
-  const { data } = normalizeSchedule(schedule, { timezone: opts.defaultTimezone ?? 'UTC', now: new Date() });
+  const now = (opts.clock ?? systemClock)();
+  const { data } = normalizeSchedule(schedule, { timezone: opts.defaultTimezone ?? 'UTC', now });
+  const stored = await deps.db.jobSchedule.findUnique({
+    where: { jobId },
+    select: { scheduleType: true, runAt: true },
+  });
+  const check = {
+    now,
+    misfireThresholdSeconds: opts.misfireThresholdSeconds ?? DEFAULT_MISFIRE_THRESHOLD_SECONDS,
+  };
+  assertRunAtNotPast(data, check, stored);
   const updated = await deps.db.$transaction(async (tx) => {
     const job = await tx.job.findUnique({ where: { id: jobId }, select: { id: true } });
     if (!job) return false;
@@ -274,5 +348,6 @@ export async function updateSchedule(
     await tx.job.update({ where: { id: jobId }, data: { version: { increment: 1 } } });
     return true;
   });
-  return updated ? replanJob(deps, jobId) : null;
+  // Past the check, a one-shot long past is one the job already had: see updateJob.
+  return updated ? replanJob(deps, jobId, { keepNextFireAt: isPastRunAt(data, check) }) : null;
 }

@@ -301,3 +301,150 @@ describe('updating a job', () => {
     expect(await updateJob(h, '01ARZ3NDEKTSV4RRFFQ69G5FAV', { name: 'x' })).toBeNull();
   });
 });
+
+describe('a one-shot in the past', () => {
+  /** The clock of these tests: a fixed now, so the threshold's edge is exact. */
+  const now = new Date('2030-06-01T12:00:00.000Z');
+  const clock = () => now;
+  const at = (offsetMs: number) => new Date(now.getTime() + offsetMs);
+  const once = (name: string, runAt: Date, schedule: { misfireThresholdSeconds?: number } = {}) =>
+    createJob(
+      h,
+      { ownerId: h.ownerId, name, type: 'DUMMY', schedule: { type: 'ONCE', runAt, ...schedule } },
+      { clock },
+    );
+  const refusal = async (attempt: Promise<unknown>) => {
+    const err = await attempt.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    return (err as ValidationError).issues;
+  };
+
+  it('is refused on creation, naming schedule.runAt and the way to run it now; nothing is written', async () => {
+    const issues = await refusal(once('long-ago', new Date('2020-01-01T00:00:00Z')));
+    expect(issues.map((i) => i.path)).toEqual(['schedule.runAt']);
+    expect(issues[0]?.message).toMatch(
+      /^is 2020-01-01T00:00:00\.000Z, more than the misfire threshold \(60 s\)/,
+    );
+    expect(issues[0]?.message).toMatch(/To run the job now, trigger it/);
+    expect(await h.db.job.count()).toBe(0);
+  });
+
+  it('is accepted up to the misfire threshold before now: the schedule’s own, else the deployment’s', async () => {
+    expect((await once('at-the-edge', at(-60_000))).nextFireAt).toEqual(at(-60_000));
+    expect((await refusal(once('past-the-edge', at(-60_001)))).map((i) => i.path)).toEqual([
+      'schedule.runAt',
+    ]);
+    await once('own-threshold', at(-600_000), { misfireThresholdSeconds: 600 });
+    expect(await refusal(once('own-threshold-0', at(-1), { misfireThresholdSeconds: 0 }))).toHaveLength(1);
+    const deployment = (runAt: Date) =>
+      createJob(
+        h,
+        {
+          ownerId: h.ownerId,
+          name: `deployment-${runAt.getTime()}`,
+          type: 'DUMMY',
+          schedule: { type: 'ONCE', runAt },
+        },
+        { clock, misfireThresholdSeconds: 3600 },
+      );
+    await deployment(at(-3_600_000));
+    await expect(deployment(at(-3_600_001))).rejects.toThrow(ValidationError);
+  });
+
+  it('is reported with the other issues of the definition in one answer', async () => {
+    const issues = await refusal(
+      createJob(
+        h,
+        {
+          ownerId: h.ownerId,
+          name: 'both',
+          type: 'HTTP',
+          schedule: { type: 'ONCE', runAt: new Date('2020-01-01T00:00:00Z') },
+          payload: { httpUrl: 'not a url' },
+        },
+        { clock },
+      ),
+    );
+    expect(issues.map((i) => i.path).sort()).toEqual(['payload.httpUrl', 'schedule.runAt']);
+  });
+
+  it('a job whose one-shot has fired can still be changed with its schedule as is; a new time in the past is refused', async () => {
+    const runAt = at(1000);
+    const { id } = await once('fired', runAt);
+    await h.db.job.update({ where: { id }, data: { status: 'SUCCEEDED' } });
+    const later = () => at(3_600_000);
+
+    const renamed = await updateJob(h, id, { name: 'fired-renamed' }, { clock: later });
+    expect(renamed?.job).toMatchObject({ name: 'fired-renamed', version: 2 });
+    // A whole definition sent back (PUT) holds the schedule as it is.
+    const same = await updateJob(
+      h,
+      id,
+      { name: 'fired-again', schedule: { type: 'ONCE', runAt, misfireThresholdSeconds: 30 } },
+      { clock: later },
+    );
+    expect(same?.job).toMatchObject({ name: 'fired-again', version: 3, status: 'SUCCEEDED' });
+    // Kept, the old time is not planned again: the one-shot has had its turn.
+    expect(same?.job.schedule?.nextFireAt).toBeNull();
+
+    const moved = await refusal(
+      updateJob(h, id, { schedule: { type: 'ONCE', runAt: at(2000) } }, { clock: later }),
+    );
+    expect(moved.map((i) => i.path)).toEqual(['schedule.runAt']);
+    await expect(updateSchedule(h, id, { type: 'ONCE', runAt: at(2000) }, { clock: later })).rejects.toThrow(
+      /schedule\.runAt .*To run the job now, trigger it/,
+    );
+    expect(await h.db.job.findUniqueOrThrow({ where: { id } })).toMatchObject({ version: 3 });
+
+    const ahead = await updateJob(
+      h,
+      id,
+      { schedule: { type: 'ONCE', runAt: at(7_200_000) } },
+      { clock: later },
+    );
+    expect(ahead?.job.schedule?.runAt).toEqual(at(7_200_000));
+  });
+
+  it('an edit never plans a kept one-shot whose time is long past; one still waiting to be recorded stays planned', async () => {
+    const runAt = at(1000);
+    const later = () => at(3_600_000);
+    const manualOnly = await createJob(
+      h,
+      {
+        ownerId: h.ownerId,
+        name: 'manual-only',
+        type: 'DUMMY',
+        allowScheduled: false,
+        schedule: { type: 'ONCE', runAt },
+      },
+      { clock },
+    );
+    const allowed = await updateJob(
+      h,
+      manualOnly.id,
+      { allowScheduled: true, schedule: { type: 'ONCE', runAt } },
+      { clock: later },
+    );
+    expect(allowed?.job).toMatchObject({ status: 'PENDING', allowScheduled: true });
+    expect(allowed?.job.schedule?.nextFireAt).toBeNull();
+
+    // Planned, its time passed while no scheduler recorded it (the gate's misfire policy decides).
+    const waiting = await once('waiting', runAt);
+    const renamed = await updateJob(
+      h,
+      waiting.id,
+      { name: 'waiting-renamed', schedule: { type: 'ONCE', runAt } },
+      { clock: later },
+    );
+    expect(renamed?.job).toMatchObject({ status: 'SCHEDULED' });
+    expect(renamed?.job.schedule?.nextFireAt).toEqual(runAt);
+  });
+
+  it('a job that was not ONCE is checked when it becomes one', async () => {
+    const { id } = await httpJob('cron-to-once');
+    const issues = await refusal(
+      updateJob(h, id, { schedule: { type: 'ONCE', runAt: new Date('2020-01-01T00:00:00Z') } }),
+    );
+    expect(issues.map((i) => i.path)).toEqual(['schedule.runAt']);
+  });
+});

@@ -129,6 +129,7 @@ async function changeJob(
     try {
       const out = await updateJob(deps.engine, id, update, {
         defaultTimezone: deps.config.scheduler.defaultTimezone,
+        misfireThresholdSeconds: deps.config.scheduler.misfireThresholdSeconds,
         scriptEnabled: deps.config.worker.scriptEnabled,
         expectedVersion: current.version,
         withinTransaction: (tx, job) =>
@@ -192,7 +193,7 @@ export function registerJobCrudRoutes(api: ApiRouter, deps: ApiDeps): void {
     tag: 'jobs',
     summary: 'Define a job',
     description:
-      'One definition: schedule, the payload of its type, retry policy, overlap policy, triggers. Validated with field paths (`schedule.cronExpression`, `payload.httpUrl`). A name is unique per owner (409). Version 1 is stored in object storage.',
+      'One definition: schedule, the payload of its type, retry policy, overlap policy, triggers. Validated with field paths (`schedule.cronExpression`, `payload.httpUrl`). A ONCE `runAt` earlier than now minus the misfire threshold (the schedule’s `misfireThresholdSeconds`, else MISFIRE_THRESHOLD_SECONDS) is refused (400, `schedule.runAt`): to run a job now, trigger it. A name is unique per owner (409). Version 1 is stored in object storage.',
     permission: 'job:write',
     body: jobDefinitionBody,
     status: 201,
@@ -204,6 +205,7 @@ export function registerJobCrudRoutes(api: ApiRouter, deps: ApiDeps): void {
       const ownerId = (await ownerOf(deps.db, principal, body.ownerId)) ?? principal.userId;
       const { id, job } = await createJob(deps.engine, createInput(body, ownerId), {
         defaultTimezone: deps.config.scheduler.defaultTimezone,
+        misfireThresholdSeconds: deps.config.scheduler.misfireThresholdSeconds,
         scriptEnabled: deps.config.worker.scriptEnabled,
         withinTransaction: (tx, created) =>
           audit(tx, req, {
@@ -262,7 +264,7 @@ export function registerJobCrudRoutes(api: ApiRouter, deps: ApiDeps): void {
     method: 'put',
     summary: 'Replace a job’s definition',
     description:
-      'The whole definition, validated as on creation; left-out fields take their defaults. The type cannot change. A payload secret sent back as `***` keeps its stored value. Optional If-Match: "<version>" (412 when stale). Schedule changes re-plan at once.',
+      'The whole definition, validated as on creation; left-out fields take their defaults. The type cannot change. A payload secret sent back as `***` keeps its stored value. A ONCE `runAt` long past is refused as on creation unless it is the one the job already has (a job whose one-shot has fired stays editable; that time is not planned again). Optional If-Match: "<version>" (412 when stale). Schedule changes re-plan at once.',
     body: jobDefinitionBody,
     build: replacement,
   });
@@ -271,7 +273,7 @@ export function registerJobCrudRoutes(api: ApiRouter, deps: ApiDeps): void {
     method: 'patch',
     summary: 'Change some fields of a job',
     description:
-      'Only the given fields change. `payload`, `schedule` (same type), `retryPolicy` and `triggers` merge onto the stored ones, then the whole definition is validated again; `null` clears a nullable field. Optional If-Match (412 when stale).',
+      'Only the given fields change. `payload`, `schedule` (same type), `retryPolicy` and `triggers` merge onto the stored ones, then the whole definition is validated again (a new ONCE `runAt` long past is refused as on creation); `null` clears a nullable field. Optional If-Match (412 when stale).',
     body: jobPatchBody,
     build: patchUpdate,
   });

@@ -29,7 +29,11 @@ export const scheduleBody = z
   .object({
     type: z.enum(ScheduleType),
     cronExpression: z.string().max(255).nullish().describe('CRON: 5 or 6 fields (seconds first)'),
-    runAt: isoDate.nullish().describe('ONCE: when'),
+    runAt: isoDate
+      .nullish()
+      .describe(
+        'ONCE: when. Saved, at most the misfire threshold before now (400 otherwise; to run a job now, trigger it)',
+      ),
     intervalSeconds: z.int().min(1).max(MAX_SPAN_SECONDS).nullish().describe('INTERVAL: every N seconds'),
     intervalMode: z.enum(IntervalMode).optional().describe('INTERVAL; default FIXED_RATE'),
     anchorAt: isoDate
@@ -50,7 +54,14 @@ export const scheduleBody = z
       .optional()
       .describe('A wall time a fall-back repeats; default FIRST'),
     misfirePolicy: z.enum(MisfirePolicy).optional().describe('A slot found late; default FIRE_NOW'),
-    misfireThresholdSeconds: z.int().min(0).max(604_800).nullish(),
+    misfireThresholdSeconds: z
+      .int()
+      .min(0)
+      .max(604_800)
+      .nullish()
+      .describe(
+        'A slot later than this follows misfirePolicy (and a ONCE runAt may lie this far back); default MISFIRE_THRESHOLD_SECONDS',
+      ),
     misfireMaxCatchUp: z.int().min(0).max(10_000).optional(),
     resumePolicy: z.enum(ResumePolicy).optional().describe('Slots missed while paused; default SKIP_MISSED'),
     jitterSeconds: z.int().min(0).max(3600).optional(),
