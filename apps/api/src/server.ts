@@ -115,7 +115,11 @@ export function createApiServer(config: Config, log: Logger): ApiServer {
       return deps;
     },
     async start() {
-      db = createDb(config.databaseUrl, { applicationName: 'chronos-api' });
+      db = createDb(config.databaseUrl, {
+        applicationName: 'chronos-api',
+        // PostgreSQL restarted or cut an idle connection: the pool replaces it; requests meanwhile answer 503.
+        onConnectionError: (err) => log.warn({ err }, 'database connection lost'),
+      });
       await db.$queryRaw`SELECT 1`;
       redis = createRedis(config.redis.url, { name: 'chronos-api', failFast: true });
       const redisWatch = watchRedis(redis, log);
