@@ -50,7 +50,12 @@ export {
   createScriptExecutor,
   runScript,
   DEFAULT_SCRIPT_LIMITS,
+  DEFAULT_SCRIPT_USER,
   SCRIPT_ERROR_CODES,
+  SCRIPT_ISOLATIONS,
+  parseVisiblePath,
   type ScriptExecutorOptions,
+  type ScriptIsolation,
   type ScriptOutput,
+  type ScriptVisiblePath,
 } from './script.ts';

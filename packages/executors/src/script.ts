@@ -1,8 +1,8 @@
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants, tmpdir } from 'node:os';
-import { chown, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { chown, mkdtemp, realpath, writeFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import type { Duplex, Readable } from 'node:stream';
 import {
   PermanentJobError,
   fieldIssues,
@@ -17,6 +17,7 @@ import { ScriptExitError, ScriptKilledError, ScriptLimitError } from './script/e
 import { LineSplitter, TailBuffer } from './script/output.ts';
 import {
   createWorkdir,
+  ensureSystemUser,
   findExecutable,
   killRunProcesses,
   lookupUser,
@@ -24,10 +25,33 @@ import {
   signalGroup,
   type UnixUser,
 } from './script/process.ts';
+import {
+  SANDBOX_SYSTEM_PATHS,
+  SANDBOX_TOOLS,
+  coverablePaths,
+  parseSandboxReport,
+  sandboxCommand,
+  sandboxInstructions,
+  type SandboxReport,
+  type SandboxTool,
+  type ScriptVisiblePath,
+} from './script/sandbox.ts';
 import type { ExecContext, ExecResult, Executor } from './types.ts';
 
 export { SCRIPT_ERROR_CODES, ScriptExitError, ScriptKilledError, ScriptLimitError } from './script/errors.ts';
 export type { ScriptErrorCode } from './script/errors.ts';
+export { SANDBOX_SYSTEM_PATHS, parseVisiblePath } from './script/sandbox.ts';
+export type { ScriptVisiblePath } from './script/sandbox.ts';
+
+/**
+ * How SCRIPT runs are isolated (SCRIPT_ISOLATION): `namespaces` — PID and mount namespaces of
+ * their own, as an unprivileged user; `none` — a process with limits only (trusted scripts).
+ */
+export const SCRIPT_ISOLATIONS = ['namespaces', 'none'] as const;
+export type ScriptIsolation = (typeof SCRIPT_ISOLATIONS)[number];
+
+/** The account a root worker runs scripts as when SCRIPT_RUN_AS names none; created when missing. */
+export const DEFAULT_SCRIPT_USER = 'chronos-script';
 
 /** Every limit, as the executor applies it. */
 export type ResolvedScriptLimits = Required<ScriptLimits>;
@@ -48,11 +72,30 @@ export interface ScriptExecutorOptions {
   /** SCRIPT_ENABLED: when false every run fails with SCRIPT_DISABLED. */
   enabled: boolean;
   /**
-   * SCRIPT_RUN_AS: the user scripts run as (`nobody`, a uid, or `uid:gid`); needs a root worker.
-   * Without it scripts run as the worker's own user.
+   * SCRIPT_RUN_AS: the user scripts run as (a name, a uid, or `uid:gid`; never root); needs a root
+   * worker. Unset, a root worker runs scripts as {@link DEFAULT_SCRIPT_USER}, created
+   * (`useradd --system`) when missing; a named user must exist.
    * @defaultValue null
    */
   runAs?: string | null;
+  /**
+   * SCRIPT_ISOLATION. `namespaces`: every run in PID and mount namespaces of its own, as the script
+   * user, seeing the system folders, its working directory and `visiblePaths` only, and dying with
+   * the worker; needs a root worker — any other refuses every run (ISOLATION_UNAVAILABLE).
+   * `none`: a process with limits only, as the script user on a root worker and as the worker's own
+   * user otherwise (then a script can read the worker's environment: trusted scripts only).
+   * @defaultValue 'namespaces'
+   */
+  isolation?: ScriptIsolation;
+  /** SCRIPT_VISIBLE_PATHS: more host paths sandboxed scripts see (at the same path). */
+  visiblePaths?: readonly ScriptVisiblePath[];
+  /**
+   * Paths a sandboxed script never sees, even inside a system or visible path: the data folder,
+   * the worker's own folder, SCRIPT_HIDDEN_PATHS. A visible path inside a hidden one stays visible.
+   */
+  hiddenPaths?: readonly string[];
+  /** Size of the empty /tmp and /dev/shm a sandboxed script gets (tmpfs: memory). @defaultValue 64 */
+  tmpSizeMb?: number;
   /** The deployment's limits for jobs that set none (each job may set its own within the schema's bounds). */
   defaults?: ScriptLimits;
   /** Where each run's working directory is made. @defaultValue os.tmpdir() */
@@ -108,8 +151,9 @@ function lastLine(text: string): string {
 
 /**
  * The SCRIPT executor: each run is a process tree with its own process group, a fresh working
- * directory, an environment holding only what the job declares, and setrlimit limits; see the
- * README for what this does and does not isolate.
+ * directory, an environment holding only what the job declares, and setrlimit limits, run as an
+ * unprivileged user in PID and mount namespaces of its own (script/sandbox.ts) unless isolation is
+ * `none`; see the README for what this does and does not isolate.
  */
 export function createScriptExecutor(options: ScriptExecutorOptions): Executor<ScriptPayloadInput> {
   const searchPath = options.path ?? SCRIPT_SAFE_PATH;
@@ -123,6 +167,13 @@ export function createScriptExecutor(options: ScriptExecutorOptions): Executor<S
   const maxLineBytes = options.maxLineBytes ?? 8192;
   const tailBytes = options.tailBytes ?? 4096;
   const runAs = options.runAs ?? null;
+  const isolation = options.isolation ?? 'namespaces';
+  const visiblePaths = options.visiblePaths ?? [];
+  const hiddenPaths = options.hiddenPaths ?? [];
+  const tmpSizeMb = options.tmpSizeMb ?? 64;
+  for (const p of [...visiblePaths.map((v) => v.path), ...hiddenPaths]) {
+    if (!isAbsolute(p)) throw new Error(`script paths must be absolute: ${JSON.stringify(p)}`);
+  }
 
   // Looked up once per executor: a binary installed later needs a worker restart.
   const found = new Map<string, Promise<string | null>>();
@@ -147,23 +198,73 @@ export function createScriptExecutor(options: ScriptExecutorOptions): Executor<S
     return path;
   }
 
-  async function runAsUser(): Promise<UnixUser | null> {
-    if (runAs === null) return null;
-    if (process.getuid?.() !== 0) {
-      throw new PermanentJobError(
-        `SCRIPT_RUN_AS=${runAs} needs a worker running as root; this one runs as uid ${process.getuid?.()}`,
-        'RUN_AS_FAILED',
-      );
+  /**
+   * Who the script runs as: null for the worker's own user (only with isolation `none` on a
+   * non-root worker). Never root.
+   */
+  async function scriptUser(): Promise<UnixUser | null> {
+    const uid = process.getuid?.();
+    if (uid !== 0) {
+      if (isolation === 'namespaces') {
+        throw new PermanentJobError(
+          `SCRIPT runs need a root worker: scripts run as another user (${runAs ?? DEFAULT_SCRIPT_USER}) in PID and mount namespaces of their own, and this worker runs as uid ${uid}. Run it as root, or set SCRIPT_ISOLATION=none to run trusted scripts as the worker's own user (they can then read the worker's environment, secrets included)`,
+          'ISOLATION_UNAVAILABLE',
+        );
+      }
+      if (runAs !== null) {
+        throw new PermanentJobError(
+          `SCRIPT_RUN_AS=${runAs} needs a worker running as root; this one runs as uid ${uid}`,
+          'RUN_AS_FAILED',
+        );
+      }
+      return null;
     }
-    user ??= lookupUser(runAs, searchPath);
+    user ??= (async () => {
+      const found =
+        runAs === null
+          ? await ensureSystemUser(DEFAULT_SCRIPT_USER, searchPath)
+          : await lookupUser(runAs, searchPath);
+      if (found.uid === 0 || found.gid === 0) {
+        throw new Error(
+          `${found.name} is root (uid ${found.uid}, gid ${found.gid}); scripts never run as root`,
+        );
+      }
+      return found;
+    })();
     try {
       return await user;
     } catch (err) {
       user = undefined;
-      throw new PermanentJobError(`SCRIPT_RUN_AS=${runAs}: ${(err as Error).message}`, 'RUN_AS_FAILED', {
-        cause: err,
-      });
+      const who = runAs === null ? `the script user ${DEFAULT_SCRIPT_USER}` : `SCRIPT_RUN_AS=${runAs}`;
+      throw new PermanentJobError(`${who}: ${(err as Error).message}`, 'RUN_AS_FAILED', { cause: err });
     }
+  }
+
+  /** The programs of the namespace sandbox, each found in `path`. */
+  async function sandboxTools(interpreter: string): Promise<Record<SandboxTool, string>> {
+    const tools = {} as Record<SandboxTool, string>;
+    const missing: string[] = [];
+    for (const name of SANDBOX_TOOLS) {
+      const found = await tool(name);
+      if (found) tools[name] = found;
+      else missing.push(name);
+    }
+    if (missing.length > 0) {
+      throw new PermanentJobError(
+        `the script sandbox needs ${missing.join(', ')} (util-linux, mount, perl-base) in ${searchPath}; or set SCRIPT_ISOLATION=none`,
+        'ISOLATION_UNAVAILABLE',
+      );
+    }
+    // The interpreter must be inside what the script sees, or nothing could run it there.
+    const real = await realpath(interpreter);
+    const seen = [...SANDBOX_SYSTEM_PATHS, ...visiblePaths.map((v) => v.path)];
+    if (!seen.some((dir) => real === dir || real.startsWith(`${dir}/`))) {
+      throw new PermanentJobError(
+        `the interpreter ${real} lies outside what sandboxed scripts see (${SANDBOX_SYSTEM_PATHS.join(', ')}); add its folder to SCRIPT_VISIBLE_PATHS`,
+        'ISOLATION_UNAVAILABLE',
+      );
+    }
+    return tools;
   }
 
   return async function runScript(input: ScriptPayloadInput, ctx: ExecContext): Promise<ExecResult> {
@@ -192,10 +293,13 @@ export function createScriptExecutor(options: ScriptExecutorOptions): Executor<S
     }
     const setpriv = await tool('setpriv');
     const nice = niceness !== 0 ? await tool('nice') : null;
-    const owner = await runAsUser();
+    const owner = await scriptUser();
+    const sandbox = isolation === 'namespaces' ? await sandboxTools(interpreter) : null;
     if (ctx.signal.aborted) throw ctx.signal.reason;
 
-    const workdir = await createWorkdir(options.tmpRoot ?? tmpdir(), owner);
+    const tmpRoot = options.tmpRoot ?? tmpdir();
+    const workdir = await createWorkdir(tmpRoot, owner);
+    let root: string | undefined;
     try {
       const { file, args } = SCRIPT_FILES[payload.scriptInterpreter];
       const scriptFile = join(workdir, file);
@@ -214,56 +318,107 @@ export function createScriptExecutor(options: ScriptExecutorOptions): Executor<S
         CHRONOS_IDEMPOTENCY_KEY: ctx.idempotencyKey,
       };
       // prlimit sets the limits on itself, then each program execs the next: one process, one pid.
-      const argv = [
+      const command = [
+        prlimit,
         `--cpu=${limits.cpuSeconds}:${limits.cpuSeconds + 2}`,
         `--data=${limits.memoryMb * MIB}`,
         `--nproc=${limits.maxProcesses}`,
         `--fsize=${limits.maxFileSizeMb * MIB}`,
         '--core=0',
         '--',
-        // no_new_privs: setuid binaries (su, sudo, mount) no longer raise privileges.
-        ...(setpriv ? [setpriv, '--no-new-privs', '--'] : []),
+        // no_new_privs: setuid binaries (su, sudo, mount) no longer raise privileges. Without a
+        // sandbox, the parent-death signal at least ends the script's first process with the worker.
+        ...(setpriv ? [setpriv, '--no-new-privs', ...(sandbox ? [] : ['--pdeathsig', 'KILL']), '--'] : []),
         ...(nice ? [nice, '-n', String(niceness)] : []),
         interpreter,
         ...args,
         scriptFile,
       ];
-      return await supervise(prlimit, argv, env, workdir, owner, limits, payload.scriptInterpreter, ctx);
-    } finally {
-      await removeWorkdir(workdir).catch((err: unknown) =>
-        ctx.log.warn('could not remove the script working directory', {
+      const who = owner?.name ?? `uid ${process.getuid?.()}`;
+      if (sandbox && owner) {
+        root = await mkdtemp(join(tmpRoot, 'chronos-sandbox-'));
+        const { covered } = coverablePaths(hiddenPaths, [
+          ...SANDBOX_SYSTEM_PATHS,
+          ...visiblePaths.map((v) => v.path),
           workdir,
-          error: (err as Error).message,
-        }),
+        ]);
+        let instructions: Buffer;
+        try {
+          instructions = sandboxInstructions({
+            root,
+            workdir,
+            uid: owner.uid,
+            gid: owner.gid,
+            tmpSizeMb,
+            visible: visiblePaths,
+            hidden: covered,
+            tools: sandbox,
+            env,
+            command,
+          });
+        } catch (err) {
+          throw invalidPayload(`invalid SCRIPT payload: ${(err as Error).message}`);
+        }
+        const start = sandboxCommand(sandbox);
+        // The sandbox's programs run as root with an empty environment; the script gets `env`.
+        return await supervise(
+          { ...start, env: {}, cwd: '/', spawnAs: null, instructions, user: who },
+          limits,
+          payload.scriptInterpreter,
+          ctx,
+        );
+      }
+      const [first = prlimit, ...rest] = command;
+      return await supervise(
+        { command: first, args: rest, env, cwd: workdir, spawnAs: owner, instructions: null, user: who },
+        limits,
+        payload.scriptInterpreter,
+        ctx,
       );
+    } finally {
+      const dirs = root === undefined ? [workdir] : [workdir, root];
+      for (const dir of dirs) {
+        await removeWorkdir(dir).catch((err: unknown) =>
+          ctx.log.warn('could not remove the script working directory', {
+            workdir: dir,
+            error: (err as Error).message,
+          }),
+        );
+      }
     }
   };
 
   async function supervise(
-    command: string,
-    argv: string[],
-    env: Record<string, string>,
-    cwd: string,
-    owner: UnixUser | null,
+    launch: Launch,
     limits: ResolvedScriptLimits,
     interpreter: ScriptInterpreter,
     ctx: ExecContext,
   ): Promise<ExecResult> {
     const started = performance.now();
-    let child: ChildProcessByStdio<null, Readable, Readable>;
+    let child: ChildProcess & { stdout: Readable; stderr: Readable };
     try {
-      child = spawn(command, argv, {
-        cwd,
-        env,
+      child = spawn(launch.command, launch.args, {
+        cwd: launch.cwd,
+        env: launch.env,
         // setsid(): the child leads a new session and process group, killed as one.
         detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
-      });
+        // fd 3 of a sandbox: its instructions in, its report out; closed, it means the worker died.
+        stdio: launch.instructions ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
+        ...(launch.spawnAs ? { uid: launch.spawnAs.uid, gid: launch.spawnAs.gid } : {}),
+      }) as ChildProcess & { stdout: Readable; stderr: Readable };
     } catch (err) {
       throw new PermanentJobError(`could not start the script: ${(err as Error).message}`, 'SPAWN_FAILED', {
         cause: err,
       });
+    }
+    let report = '';
+    const control = launch.instructions ? (child.stdio[3] as Duplex | null) : null;
+    if (control && launch.instructions) {
+      control.on('data', (chunk: Buffer) => (report += chunk.toString('utf8')));
+      // A sandbox that died early resets the socket: its exit status tells the rest.
+      control.on('error', () => {});
+      // Never end() it: end-of-file on fd 3 tells the sandbox that the worker is gone.
+      control.write(launch.instructions);
     }
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       child.once('error', reject);
@@ -326,11 +481,9 @@ export function createScriptExecutor(options: ScriptExecutorOptions): Executor<S
         ctx.log.info('script started', {
           interpreter,
           pid: pgid,
-          user: owner?.name ?? `uid ${process.getuid?.()}`,
+          user: launch.user,
+          isolation: launch.instructions ? 'namespaces' : 'none',
           limits,
-          ...(owner === null && process.getuid?.() === 0
-            ? { note: 'running as root: maxProcesses is not enforced; set SCRIPT_RUN_AS' }
-            : {}),
         });
       }
       status = await exited;
@@ -354,12 +507,15 @@ export function createScriptExecutor(options: ScriptExecutorOptions): Executor<S
       clearTimeout(closeTimer);
       child.stdout.destroy();
       child.stderr.destroy();
+      control?.destroy();
       splitters.stdout.end();
       splitters.stderr.end();
     }
 
     const durationMs = Math.round(performance.now() - started);
     const stderrText = stderrTail.text();
+    if (launch.instructions)
+      status = sandboxStatus(parseSandboxReport(report), status, stoppedFor, stderrText);
     ctx.log.info('script ended', {
       exitCode: status.code,
       signal: status.signal,
@@ -418,9 +574,55 @@ export function createScriptExecutor(options: ScriptExecutorOptions): Executor<S
   }
 }
 
+/** How a script is started: directly (isolation `none`) or through the sandbox's init. */
+interface Launch {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+  /** Spawned as this user (isolation `none` on a root worker). */
+  spawnAs: UnixUser | null;
+  /** What the sandbox's init reads on fd 3; null without a sandbox. */
+  instructions: Buffer | null;
+  /** Who the script runs as, for the log. */
+  user: string;
+}
+
+type ExitStatus = { code: number | null; signal: NodeJS.Signals | null };
+
+/**
+ * The script's own exit status, from the sandbox's report (the status of the process the worker
+ * started is unshare's). No report and no stop of ours: the sandbox failed before the script ran —
+ * unless the sandbox was killed from outside (the OOM killer, an operator), which counts as the
+ * script being killed.
+ */
+function sandboxStatus(
+  report: SandboxReport | null,
+  outer: ExitStatus,
+  stoppedFor: 'abort' | 'output' | null,
+  stderrText: string,
+): ExitStatus {
+  if (report?.kind === 'error') {
+    throw new PermanentJobError(
+      `the script sandbox could not start the script: ${report.message}`,
+      'ISOLATION_UNAVAILABLE',
+    );
+  }
+  if (report?.kind === 'exit') return { code: report.code, signal: null };
+  if (report?.kind === 'signal') {
+    return { code: null, signal: (signalName(report.signal) ?? 'SIGKILL') as NodeJS.Signals };
+  }
+  if (stoppedFor !== null || outer.signal !== null) return outer;
+  const last = lastLine(stderrText);
+  throw new PermanentJobError(
+    `the script sandbox failed before the script ran (exit code ${outer.code})${last ? `: ${last}` : ''}; SCRIPT_ISOLATION=none runs scripts without it`,
+    'ISOLATION_UNAVAILABLE',
+  );
+}
+
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null)) as Partial<T>;
 }
 
-/** The SCRIPT executor of a deployment with default options: enabled, running as the worker's user. */
+/** The SCRIPT executor of a deployment with default options: enabled, sandboxed, as `chronos-script`. */
 export const runScript: Executor<ScriptPayloadInput> = createScriptExecutor({ enabled: true });

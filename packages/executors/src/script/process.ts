@@ -60,6 +60,48 @@ export async function lookupUser(spec: string, searchPath: string): Promise<Unix
 }
 
 /**
+ * Creates a system account for scripts (`useradd --system`, its own group, no home, no login
+ * shell) unless it exists; another worker creating it at the same moment is fine.
+ * @throws Error when it neither exists nor can be created.
+ */
+export async function ensureSystemUser(name: string, searchPath: string): Promise<UnixUser> {
+  try {
+    return await lookupUser(name, searchPath);
+  } catch {
+    // not there yet
+  }
+  const useradd = await findExecutable('useradd', searchPath);
+  if (!useradd) throw new Error(`no such user: ${name}, and useradd is not installed to create it`);
+  try {
+    await execFileAsync(
+      useradd,
+      [
+        '--system',
+        '--user-group',
+        '--no-create-home',
+        '--home-dir',
+        '/nonexistent',
+        '--shell',
+        '/usr/sbin/nologin',
+        '--comment',
+        'Chronos SCRIPT jobs',
+        name,
+      ],
+      { timeout: 30_000 },
+    );
+  } catch (err) {
+    // Exit 9: created meanwhile by someone else; anything else is reported below if still missing.
+    try {
+      return await lookupUser(name, searchPath);
+    } catch {
+      const stderr = (err as { stderr?: string }).stderr?.trim();
+      throw new Error(`could not create the user ${name}: ${stderr || (err as Error).message}`);
+    }
+  }
+  return lookupUser(name, searchPath);
+}
+
+/**
  * Sends `signal` to every process of the group; false when the group no longer exists. Never
  * throws: it runs from abort listeners and timers.
  */
