@@ -202,6 +202,7 @@ describe('the SQL guard reads tokens: MySQL/MariaDB', () => {
     'select load_file_count from t',
     'select 1 into @v',
     'set @x = 1',
+    'set @global = 1, @autocommit = 2',
     'set names utf8mb4',
     'set statement max_statement_time = 0 for select sleep(5)',
     'insert into t values (1) on duplicate key update a = 1',

@@ -240,11 +240,20 @@ describe('DATABASE on PostgreSQL: a read-only run stays read-only', () => {
       'SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE',
       'RESET ALL',
       'COMMIT',
+      'BEGIN READ WRITE',
     ]) {
       await runOutput(wideOpen, { query });
       const err = await rejection(() => runOutput(wideOpen, { query: "insert into items values (80, 'x')" }));
       expect(err.code).toBe('READ_ONLY_VIOLATION');
     }
+    expect(await count()).toBe(2);
+  });
+
+  it('a second statement after COMMIT is refused before anything runs', async () => {
+    const err = await rejection(() =>
+      runOutput(wideOpen, { query: "COMMIT; insert into items values (81, 'x')", readOnly: true }),
+    );
+    expect(err.code).toBe('STACKED_STATEMENTS');
     expect(await count()).toBe(2);
   });
 });

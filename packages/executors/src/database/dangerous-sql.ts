@@ -306,11 +306,10 @@ function postgresStatement(t: Tokens, found: Found): void {
     // read SESSION as part of the phrase.
     const i = t.word(1) === 'SESSION' || t.word(1) === 'LOCAL' ? 2 : 1;
     const phrase = (j: number, ...words: string[]) => words.every((w, k) => t.word(j + k) === w);
-    if (phrase(i, 'ROLE') || phrase(1, 'ROLE')) found('SET_ROLE', t.at(0));
-    else if (phrase(i, 'SESSION', 'AUTHORIZATION') || phrase(1, 'SESSION', 'AUTHORIZATION')) {
+    if (phrase(i, 'ROLE')) found('SET_ROLE', at0);
+    else if (phrase(1, 'SESSION', 'AUTHORIZATION') || phrase(i, 'SESSION', 'AUTHORIZATION')) {
       found('SET_SESSION_AUTHORIZATION', at0);
-    } else if (phrase(i, 'TRANSACTION') || phrase(1, 'TRANSACTION')) found('TRANSACTION_CONTROL', at0);
-    else if (phrase(1, 'SESSION', 'CHARACTERISTICS') || phrase(i, 'SESSION', 'CHARACTERISTICS')) {
+    } else if (phrase(i, 'TRANSACTION') || phrase(1, 'SESSION', 'CHARACTERISTICS')) {
       found('TRANSACTION_CONTROL', at0);
     } else {
       const setting = t.name(i);
@@ -391,6 +390,8 @@ function mysqlStatement(t: Tokens, found: Found): void {
     const scoped = afterSetScope(t, start + 1, ['GLOBAL', 'SESSION', 'LOCAL', 'PERSIST', 'PERSIST_ONLY']);
     if (t.word(scoped) === 'TRANSACTION') found('TRANSACTION_CONTROL', at0);
     for (let i = start + 1; i < t.list.length; i++) {
+      // @name is a user variable, whatever its name (@@name is the server's).
+      if (t.isSymbol(i - 1, '@') && !t.isSymbol(i - 2, '@')) continue;
       const word = t.word(i);
       if (word === 'GLOBAL' || word === 'PERSIST' || word === 'PERSIST_ONLY')
         found('SERVER_CONFIGURATION', t.at(i));
