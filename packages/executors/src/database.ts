@@ -81,7 +81,9 @@ const SQL_LOG_LIMIT = 2000;
  * MySQL/MariaDB over a connection of its own, inside a transaction (read-only and rolled back by
  * default), with the query timeout enforced by the server and by the executor, rows capped, and
  * the URL's password masked in everything it reports. The target host passes the same outbound
- * policy as HTTP.
+ * policy as HTTP. SQL that reaches past the database (`COPY … PROGRAM`, server files, dblink, `DO`,
+ * `CALL`, …) is refused before connecting unless `allowedSql` names it, and so is, right after
+ * connecting, an account that is a superuser or can act as one unless `allowSuperuser`.
  */
 export function createDatabaseExecutor(
   options: DatabaseExecutorOptions = {},
