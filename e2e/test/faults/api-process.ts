@@ -1,7 +1,7 @@
 // The API of a fault-test fleet as a real process, with an administrator to sign in as and a small
 // HTTP client.
 import { newId } from '@chronos/core';
-import { freePort } from '../helpers.ts';
+import { eventually, freePort } from '../helpers.ts';
 import type { AppProcess } from './app-process.ts';
 import type { Fleet } from './fleet.ts';
 
@@ -40,7 +40,14 @@ export async function startApiProcess(fleet: Fleet, extra: Record<string, string
     JWT_SECRET: 'fault-test-secret-of-at-least-32-characters',
     ...extra,
   });
-  await app.waitForLine(/api listening/);
+  const base = `http://127.0.0.1:${port}`;
+  await eventually(
+    async () => {
+      if (!app.running()) throw new Error(`the API exited\n${app.output()}`);
+      return (await fetch(`${base}/healthz`)).ok;
+    },
+    { timeoutMs: 90_000, what: `the API to answer on ${base}` },
+  );
   // The API seeded the built-in roles at start.
   await fleet.tdb.db.user.upsert({
     where: { email: API_ADMIN.email },
@@ -52,7 +59,6 @@ export async function startApiProcess(fleet: Fleet, extra: Record<string, string
       roles: { create: [{ role: { connect: { name: 'ADMIN' } } }] },
     },
   });
-  const base = `http://127.0.0.1:${port}`;
   const request = async (path: string, init: RequestInit = {}): Promise<Answer> => {
     const res = await fetch(`${base}${path}`, init);
     const text = await res.text();
