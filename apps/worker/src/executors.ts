@@ -1,3 +1,5 @@
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Config } from '@chronos/config';
 import type { JobTypeName } from '@chronos/core';
 import {
@@ -5,6 +7,7 @@ import {
   createDatabaseExecutor,
   createFileSystemExecutor,
   createScriptExecutor,
+  parseVisiblePath,
   runDummy,
   runHttp,
 } from '@chronos/executors';
@@ -15,6 +18,24 @@ export interface ExecutorRegistry {
   executorFor(type: JobTypeName): ExecutorFn | undefined;
   /** Closes what the executors hold (pooled connections). */
   close(): Promise<void>;
+}
+
+/** The worker's code (the repository or image root this file runs from). */
+const APP_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/**
+ * What a sandboxed script must never see even where a visible path holds it: the data folder, the
+ * worker's folder and code (where its configuration lives), FILE_SYSTEM jobs' root (other owners'
+ * files), and SCRIPT_HIDDEN_PATHS.
+ */
+function scriptHiddenPaths(config: Config): string[] {
+  return [
+    resolve(config.dataDir),
+    process.cwd(),
+    APP_ROOT,
+    ...(config.worker.fileJobsRoot ? [resolve(config.worker.fileJobsRoot)] : []),
+    ...config.worker.scriptHiddenPaths,
+  ];
 }
 
 /**
@@ -39,10 +60,13 @@ export function createExecutorRegistry(config: Config): ExecutorRegistry {
     }) as ExecutorFn,
     // Every path stays inside FILE_JOBS_ROOT; without one, FILE_SYSTEM runs fail saying so.
     FILE_SYSTEM: createFileSystemExecutor({ root: config.worker.fileJobsRoot }) as ExecutorFn,
-    // A process with limits, not a container: see README "SCRIPT isolation".
+    // An unprivileged user in namespaces of its own: see README "What SCRIPT isolation is".
     SCRIPT: createScriptExecutor({
       enabled: config.worker.scriptEnabled,
       runAs: config.worker.scriptRunAs ?? null,
+      isolation: config.worker.scriptIsolation,
+      visiblePaths: config.worker.scriptVisiblePaths.map(parseVisiblePath),
+      hiddenPaths: scriptHiddenPaths(config),
     }) as ExecutorFn,
   };
   return {

@@ -264,8 +264,33 @@ const envSchema = z.object({
   /** Let DATABASE jobs connect as a superuser (or an account that can act as one). */
   DATABASE_ALLOW_SUPERUSER: bool(false),
   SCRIPT_ENABLED: bool(true),
-  /** Run SCRIPT jobs as this system user (when the worker runs as root). */
+  /**
+   * Run SCRIPT jobs as this system user (a root worker; never root). Unset: `chronos-script`,
+   * created when missing.
+   */
   SCRIPT_RUN_AS: optionalString,
+  /**
+   * `namespaces`: each SCRIPT run in PID and mount namespaces of its own (a root worker; others
+   * refuse SCRIPT runs). `none`: limits only, as the worker's own user on a non-root worker.
+   */
+  SCRIPT_ISOLATION: z
+    .enum(['namespaces', 'none'], { error: 'must be namespaces or none' })
+    .default('namespaces'),
+  /** Host paths sandboxed scripts see, read-only unless suffixed `:rw`: `/opt/tools,/data/out:rw`. */
+  SCRIPT_VISIBLE_PATHS: list.superRefine((paths, ctx) => {
+    for (const p of paths) {
+      const path = p.replace(/:r[ow]$/, '');
+      if (!path.startsWith('/') || /^\/+$/.test(path))
+        ctx.addIssue({ code: 'custom', message: `must list absolute paths other than / (got "${p}")` });
+    }
+  }),
+  /** Paths sandboxed scripts never see (besides CHRONOS_DATA_DIR and the worker's own folder). */
+  SCRIPT_HIDDEN_PATHS: list.superRefine((paths, ctx) => {
+    for (const p of paths) {
+      if (!p.startsWith('/'))
+        ctx.addIssue({ code: 'custom', message: `must list absolute paths (got "${p}")` });
+    }
+  }),
   /** The default Redis of CACHE jobs (REDIS_URL when unset; the queue keys are never touched). */
   CACHE_REDIS_URL: url(['redis:', 'rediss:']),
   HTTP_ALLOW_HOSTS: list,
@@ -336,6 +361,10 @@ export interface Config {
     readonly databaseAllowSuperuser: boolean;
     readonly scriptEnabled: boolean;
     readonly scriptRunAs: string | undefined;
+    readonly scriptIsolation: 'namespaces' | 'none';
+    /** SCRIPT_VISIBLE_PATHS as written (`/path` or `/path:rw`). */
+    readonly scriptVisiblePaths: readonly string[];
+    readonly scriptHiddenPaths: readonly string[];
     readonly cacheRedisUrl: string | undefined;
     readonly httpAllowHosts: readonly string[];
     readonly httpAllowCidrs: readonly string[];
@@ -466,6 +495,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       databaseAllowSuperuser: e.DATABASE_ALLOW_SUPERUSER,
       scriptEnabled: e.SCRIPT_ENABLED,
       scriptRunAs: e.SCRIPT_RUN_AS,
+      scriptIsolation: e.SCRIPT_ISOLATION,
+      scriptVisiblePaths: e.SCRIPT_VISIBLE_PATHS,
+      scriptHiddenPaths: e.SCRIPT_HIDDEN_PATHS,
       cacheRedisUrl: e.CACHE_REDIS_URL,
       httpAllowHosts: e.HTTP_ALLOW_HOSTS,
       httpAllowCidrs: e.HTTP_ALLOW_CIDRS,
