@@ -150,9 +150,10 @@ describe('POST /jobs', () => {
     const missing = await t.call('post', '/jobs', { token: alice.token, body: { type: 'DUMMY' } });
     expect(paths(missing)).toEqual(['name', 'schedule']);
 
-    // A trigger's values inserted into code: refused with the field, and where they go instead.
+    // A trigger's values inserted into code: refused with the field, and where they go instead
+    // (for a caller who may define SCRIPT jobs at all: an admin).
     const script = await t.call('post', '/jobs', {
-      token: alice.token,
+      token: await t.adminToken(),
       body: {
         ...dummyJob('bad-script'),
         type: 'SCRIPT',

@@ -1,3 +1,5 @@
+import type { JobTypeName } from './job-types.ts';
+
 /** Every permission a role can carry. */
 export const PERMISSIONS = [
   'job:read',
@@ -6,6 +8,8 @@ export const PERMISSIONS = [
   'job:delete',
   'job:import',
   'job:export',
+  // Defining or changing SCRIPT jobs: code that runs on the workers (with their network reach).
+  'script:write',
   'execution:read',
   'execution:stop',
   'variable:read',
@@ -19,6 +23,15 @@ export const PERMISSIONS = [
 
 export type Permission = (typeof PERMISSIONS)[number];
 
+/**
+ * Job types whose definition needs a permission besides job:write, because their payload is code
+ * run on the workers. Every path that creates or changes a job (POST, PUT, PATCH, and any future
+ * import or multi-step definition holding such a payload) checks it.
+ */
+export const DEFINITION_PERMISSIONS: Readonly<Partial<Record<JobTypeName, Permission>>> = Object.freeze({
+  SCRIPT: 'script:write',
+});
+
 export interface BuiltinRole {
   readonly name: 'ADMIN' | 'OPERATOR' | 'VIEWER' | 'USER';
   readonly description: string;
@@ -28,9 +41,11 @@ export interface BuiltinRole {
 /** Roles every installation has; they are seeded at start and cannot be deleted. */
 export const BUILTIN_ROLES: readonly BuiltinRole[] = [
   { name: 'ADMIN', description: 'Everything, on every owner’s objects', permissions: PERMISSIONS },
+  // Not script:write: running code on the workers is granted on purpose (a custom role), not with
+  // the right to operate jobs.
   {
     name: 'OPERATOR',
-    description: 'Runs and repairs jobs: define, trigger, stop, manage the DLQ',
+    description: 'Runs and repairs jobs: define (SCRIPT jobs excepted), trigger, stop, manage the DLQ',
     permissions: [
       'job:read',
       'job:write',

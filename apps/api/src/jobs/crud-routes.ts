@@ -1,6 +1,6 @@
 // POST/GET /jobs, GET/PUT/PATCH/DELETE /jobs/{id}: job definitions. Every change bumps the version
 // by one, is audited, and is stored as a document in object storage.
-import { JOB_TYPES, NotFoundError } from '@chronos/core';
+import { JOB_TYPES, NotFoundError, type JobTypeName } from '@chronos/core';
 import { JobPriority, JobStatus, type Prisma } from '@chronos/db';
 import {
   StaleVersionError,
@@ -30,6 +30,7 @@ import {
   replacement,
 } from './input.ts';
 import { jobDefinitionBody, jobPatchBody, jobSchema, jobSummarySchema, type JobDto } from './schemas.ts';
+import { assertMayDefine } from './type-permission.ts';
 import { removeVersions, saveVersion } from './versions.ts';
 
 const SORTS = [
@@ -151,7 +152,9 @@ async function changeJob(
 }
 
 /** PUT or PATCH /jobs/{id}: the same flow, a different body and way to build the change. */
-function addChangeRoute<B extends z.ZodType<{ ownerId?: string | undefined }>>(
+function addChangeRoute<
+  B extends z.ZodType<{ ownerId?: string | undefined; type?: JobTypeName | undefined }>,
+>(
   api: ApiRouter,
   deps: ApiDeps,
   spec: {
@@ -178,9 +181,11 @@ function addChangeRoute<B extends z.ZodType<{ ownerId?: string | undefined }>>(
     },
     handler: async ({ params, body, principal, req, res }) => {
       const ownerId = await ownerOf(deps.db, principal, body.ownerId);
-      const job = await changeJob(deps, req, principal, params.id, (current) =>
-        spec.build(current, body, ownerId),
-      );
+      const job = await changeJob(deps, req, principal, params.id, (current) => {
+        // The stored type (a SCRIPT job stays one) and any type the body names.
+        assertMayDefine(principal, current.type, body.type);
+        return spec.build(current, body, ownerId);
+      });
       return committed(deps, res, job);
     },
   });
@@ -202,6 +207,7 @@ export function registerJobCrudRoutes(api: ApiRouter, deps: ApiDeps): void {
       409: { description: 'The owner already has a job of that name' },
     },
     handler: async ({ body, principal, req, res }) => {
+      assertMayDefine(principal, body.type);
       const ownerId = (await ownerOf(deps.db, principal, body.ownerId)) ?? principal.userId;
       const { id, job } = await createJob(deps.engine, createInput(body, ownerId), {
         defaultTimezone: deps.config.scheduler.defaultTimezone,
