@@ -8,7 +8,10 @@ import { HttpError } from './errors.ts';
 /** Retry-After of a 503 for PostgreSQL or Redis being unreachable (a restart takes seconds). */
 export const DEPENDENCY_RETRY_AFTER_SECONDS = 5;
 
-const DEPENDENCY_NAMES: Record<Dependency, string> = { database: 'The database (PostgreSQL)', redis: 'Redis' };
+const DEPENDENCY_NAMES: Record<Dependency, string> = {
+  database: 'The database (PostgreSQL)',
+  redis: 'Redis',
+};
 
 /** An RFC 9457 problem document, plus the request id (also in the `X-Request-Id` header and the log). */
 export interface Problem {
