@@ -9,6 +9,15 @@ ENV CI=true \
     npm_config_update_notifier=false
 RUN npm install --global pnpm@10 && pnpm --version
 
+# SCRIPT jobs run as this account, in a sandbox the worker builds as root (the worker-script service
+# runs as root; README "What SCRIPT isolation is"). Its tools ship with Debian (util-linux, mount,
+# perl-base): checked here, so a slimmer base image fails the build rather than every SCRIPT run.
+RUN useradd --system --user-group --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin --comment "Chronos SCRIPT jobs" chronos-script \
+ && for tool in unshare setpriv prlimit mount umount pivot_root perl nice; do \
+      command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }; \
+    done
+
 WORKDIR /app
 
 # 1. What decides the dependency tree, before any source: a source change reuses this layer and

@@ -17,6 +17,9 @@ interface Service {
   depends_on?: string[] | Record<string, { condition?: string }>;
   ports?: (string | number)[];
   volumes?: string[];
+  user?: string;
+  cap_add?: string[];
+  security_opt?: string[];
 }
 
 const source = readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8');
@@ -116,6 +119,22 @@ describe('docker-compose.yml', () => {
     }
     expect([...servedBy.keys()].sort()).toEqual([...JOB_TYPES].sort());
     for (const [type, names] of servedBy) expect(names, type).toHaveLength(1);
+  });
+
+  it('lets only the SCRIPT worker build script sandboxes: root, SYS_ADMIN, a /proc it may mount', () => {
+    const [name, script] = workers.find(([, s]) => environment(s)['WORKER_TYPES'] === 'SCRIPT') ?? [];
+    expect(name).toBeDefined();
+    expect(script?.user).toBe('root');
+    expect(script?.cap_add).toEqual(['SYS_ADMIN']);
+    expect(script?.security_opt).toEqual(
+      expect.arrayContaining(['apparmor=unconfined', 'systempaths=unconfined']),
+    );
+    expect(environment(script as Service)['SCRIPT_ISOLATION'] ?? 'namespaces').toBe('namespaces');
+    for (const [other, service] of Object.entries(services)) {
+      if (other === name) continue;
+      expect(service.user, other).toBeUndefined();
+      expect(service.cap_add, other).toBeUndefined();
+    }
   });
 
   it('starts the apps only after the migration succeeded', () => {
