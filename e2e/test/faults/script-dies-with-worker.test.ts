@@ -13,17 +13,20 @@ import { attemptsOf, processesOfRun, scriptJob, triggerNow } from './worker-proc
 
 let fleet: Fleet;
 let out: string;
+let workerTmp: string;
 
 beforeAll(async () => {
   fleet = await createFleet('script_dies');
   // Where the script leaves its marks; the workers show it to scripts read-write.
   out = await mkdtemp(join(tmpdir(), 'chronos-script-dies-'));
   await chmod(out, 0o777);
+  // The workers' TMPDIR: a killed worker cannot remove its run's folders; the test does.
+  workerTmp = await mkdtemp(join(tmpdir(), 'chronos-script-dies-tmp-'));
 });
 afterAll(async () => {
   await stopAllApps();
   await fleet?.close();
-  if (out) await rm(out, { recursive: true, force: true });
+  for (const dir of [out, workerTmp]) if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 const SLEEP_SECONDS = 6;
@@ -50,6 +53,7 @@ describe('a worker killed with SIGKILL while its script runs', () => {
       WORKER_TYPES: 'SCRIPT',
       SCRIPT_VISIBLE_PATHS: `${out}:rw`,
       SHUTDOWN_GRACE_SECONDS: '0',
+      TMPDIR: workerTmp,
     };
     const doomed = fleet.start('worker', { ...workerEnv, WORKER_ID: 'doomed' });
     await doomed.waitForLine(/worker ready/);

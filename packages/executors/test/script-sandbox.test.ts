@@ -290,8 +290,11 @@ describe('SCRIPT sandbox: dying with the worker', { timeout: 60_000 }, () => {
     const marker = join(out, 'finished');
     const runId = runIdOf();
     const sleepSeconds = 4;
+    // A killed worker cleans nothing up: its run's folders go with this test's.
+    const runs = join(tmp, 'dies-with-worker-runs');
+    await mkdir(runs);
     const runner = startRunner(
-      { visiblePaths: [{ path: out, writable: true }] },
+      { visiblePaths: [{ path: out, writable: true }], tmpRoot: runs },
       {
         scriptContent: `sleep 1000.25 & setsid sleep 1000.5 & echo started; sleep ${sleepSeconds}; touch ${marker}; echo finished`,
       },
