@@ -258,6 +258,29 @@ describe('SCRIPT sandbox: what a script can see', { timeout: 60_000 }, () => {
     expect((await stat(join(out, 'result'))).uid).toBe(owner.uid);
   });
 
+  it("gives nothing of the job's environment to the sandbox's root programs (PERL5OPT would load a module into the init)", async () => {
+    const ctx = scriptCtx();
+    await createScriptExecutor({ enabled: true })(
+      { scriptContent: 'echo "$PERL5OPT"', scriptEnv: { PERL5OPT: '-MNo::Such::Module::Chronos' } },
+      ctx,
+    );
+    // The script has it; the init (perl, as root) never saw it, or it would not have started.
+    expect(stdoutLines(ctx)).toEqual(['-MNo::Such::Module::Chronos']);
+  });
+
+  it('refuses a NUL byte in the environment (which no sandbox instruction may hold) as INVALID_PAYLOAD, starting nothing', async () => {
+    const ctx = scriptCtx();
+    const err = await rejection(() =>
+      createScriptExecutor({ enabled: true })(
+        { scriptContent: 'echo no', scriptEnv: { A: 'x\u0000y' } },
+        ctx,
+      ),
+    );
+    expect(err).toMatchObject({ code: 'INVALID_PAYLOAD' });
+    expect(err.message).toContain('scriptEnv.A');
+    expect(ctx.log.lines).toEqual([]);
+  });
+
   it('never covers / or a path holding something the script must see', () => {
     expect(
       coverablePaths(
