@@ -79,7 +79,10 @@ async function probeAs(role: 'USER' | 'ADMIN'): Promise<string[]> {
 }
 
 describe("a script looking for its worker's secrets", () => {
-  it.each(['USER', 'ADMIN'] as const)('finds none of them when its owner is a %s', async (role) => {
+  it.each([
+    ['a USER', 'USER'],
+    ['an ADMIN', 'ADMIN'],
+  ] as const)('finds none of them in a job of %s', async (_, role) => {
     const lines = await probeAs(role);
     const text = lines.join('\n');
     // The worker process holds them, in its environment and its data folder.
