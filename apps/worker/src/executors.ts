@@ -18,6 +18,8 @@ export interface ExecutorRegistry {
   executorFor(type: JobTypeName): ExecutorFn | undefined;
   /** Closes what the executors hold (pooled connections). */
   close(): Promise<void>;
+  /** Why this worker would refuse every run of a type it serves whatever the job, by type. */
+  problems(types: readonly JobTypeName[]): Promise<Partial<Record<JobTypeName, string>>>;
 }
 
 /** The worker's code (the repository or image root this file runs from). */
@@ -48,6 +50,13 @@ export function createExecutorRegistry(config: Config): ExecutorRegistry {
     // The queues live under REDIS_PREFIX: no cache region may reach into them.
     forbiddenPrefixes: [`${config.redis.prefix}:`],
   });
+  const script = createScriptExecutor({
+    enabled: config.worker.scriptEnabled,
+    runAs: config.worker.scriptRunAs ?? null,
+    isolation: config.worker.scriptIsolation,
+    visiblePaths: config.worker.scriptVisiblePaths.map(parseVisiblePath),
+    hiddenPaths: scriptHiddenPaths(config),
+  });
   const map: Partial<Record<JobTypeName, ExecutorFn>> = {
     HTTP: runHttp as ExecutorFn,
     DUMMY: runDummy as ExecutorFn,
@@ -61,16 +70,14 @@ export function createExecutorRegistry(config: Config): ExecutorRegistry {
     // Every path stays inside FILE_JOBS_ROOT; without one, FILE_SYSTEM runs fail saying so.
     FILE_SYSTEM: createFileSystemExecutor({ root: config.worker.fileJobsRoot }) as ExecutorFn,
     // An unprivileged user in namespaces of its own: see README "What SCRIPT isolation is".
-    SCRIPT: createScriptExecutor({
-      enabled: config.worker.scriptEnabled,
-      runAs: config.worker.scriptRunAs ?? null,
-      isolation: config.worker.scriptIsolation,
-      visiblePaths: config.worker.scriptVisiblePaths.map(parseVisiblePath),
-      hiddenPaths: scriptHiddenPaths(config),
-    }) as ExecutorFn,
+    SCRIPT: script as ExecutorFn,
   };
   return {
     executorFor: (type) => map[type],
+    async problems(types) {
+      const problem = types.includes('SCRIPT') ? await script.preflight() : null;
+      return problem ? { SCRIPT: problem } : {};
+    },
     async close() {
       await cache.close();
     },

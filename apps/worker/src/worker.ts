@@ -194,6 +194,8 @@ export function createWorkerService(
         { workerId, types: [...workers.keys()], concurrency: config.worker.concurrency },
         'worker ready',
       );
+      for (const [type, problem] of Object.entries(await registry.problems([...workers.keys()])))
+        log.warn({ type, problem }, `every ${type} run will fail on this worker: ${problem}`);
     },
     async stop() {
       const all = [...workers.values()];

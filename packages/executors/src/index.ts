@@ -56,6 +56,7 @@ export {
   parseVisiblePath,
   type ScriptExecutorOptions,
   type ScriptIsolation,
+  type ScriptExecutor,
   type ScriptOutput,
   type ScriptVisiblePath,
 } from './script.ts';

@@ -119,6 +119,15 @@ export interface ScriptExecutorOptions {
   tailBytes?: number;
 }
 
+/** The SCRIPT executor, with a check a worker runs at start. */
+export type ScriptExecutor = Executor<ScriptPayloadInput> & {
+  /**
+   * Why SCRIPT runs would be refused on this worker whatever the job (not root, no script user,
+   * a sandbox tool missing), or null: a worker says so at start instead of at each run.
+   */
+  preflight(): Promise<string | null>;
+};
+
 /** What a successful SCRIPT run outputs. */
 export interface ScriptOutput {
   exitCode: 0;
@@ -155,7 +164,7 @@ function lastLine(text: string): string {
  * unprivileged user in PID and mount namespaces of its own (script/sandbox.ts) unless isolation is
  * `none`; see the README for what this does and does not isolate.
  */
-export function createScriptExecutor(options: ScriptExecutorOptions): Executor<ScriptPayloadInput> {
+export function createScriptExecutor(options: ScriptExecutorOptions): ScriptExecutor {
   const searchPath = options.path ?? SCRIPT_SAFE_PATH;
   const defaults: ResolvedScriptLimits = {
     ...DEFAULT_SCRIPT_LIMITS,
@@ -267,7 +276,25 @@ export function createScriptExecutor(options: ScriptExecutorOptions): Executor<S
     return tools;
   }
 
-  return async function runScript(input: ScriptPayloadInput, ctx: ExecContext): Promise<ExecResult> {
+  async function preflight(): Promise<string | null> {
+    if (!options.enabled) return null;
+    try {
+      await scriptUser();
+      if (isolation === 'namespaces') {
+        const missing: string[] = [];
+        for (const name of SANDBOX_TOOLS) if (!(await tool(name))) missing.push(name);
+        if (missing.length > 0)
+          return `the script sandbox needs ${missing.join(', ')} (util-linux, mount, perl-base) in ${searchPath}; or set SCRIPT_ISOLATION=none`;
+      }
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
+  return Object.assign(runScript, { preflight });
+
+  async function runScript(input: ScriptPayloadInput, ctx: ExecContext): Promise<ExecResult> {
     if (!options.enabled) {
       throw new PermanentJobError(
         'SCRIPT jobs are disabled on this deployment (SCRIPT_ENABLED=false)',
@@ -386,7 +413,7 @@ export function createScriptExecutor(options: ScriptExecutorOptions): Executor<S
         );
       }
     }
-  };
+  }
 
   async function supervise(
     launch: Launch,

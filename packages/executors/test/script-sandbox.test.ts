@@ -38,8 +38,9 @@ afterAll(async () => {
 });
 
 interface RunnerLine {
-  event: 'log' | 'result' | 'error';
+  event: 'log' | 'result' | 'error' | 'preflight';
   msg?: string;
+  problem?: string | null;
   context?: Record<string, unknown>;
   code?: string;
   message?: string;
@@ -121,7 +122,8 @@ async function processesOfRun(runId: string): Promise<number[]> {
 }
 
 describe('SCRIPT sandbox: what a script can see', { timeout: 60_000 }, () => {
-  it('runs as root, as workers of this kind do', () => {
+  it('runs as root, as workers of this kind do; a root worker with the tools finds nothing to refuse at start', async () => {
+    expect(await createScriptExecutor({ enabled: true }).preflight()).toBeNull();
     expect(process.getuid?.()).toBe(0);
   });
 
@@ -367,6 +369,8 @@ describe('SCRIPT sandbox: refusals and the opt-out', { timeout: 60_000 }, () => 
     expect(end.message).toContain('need a root worker');
     expect(end.message).toContain('SCRIPT_ISOLATION=none');
     expect(scriptOutput(runner.lines)).toEqual([]);
+    // The worker says so once at start, too.
+    expect(runner.lines.find((l) => l.event === 'preflight')?.problem).toContain('need a root worker');
   });
 
   it('with SCRIPT_ISOLATION=none a non-root worker runs scripts as its own user (the documented opt-in)', async () => {
