@@ -45,7 +45,14 @@ function scriptHiddenPaths(config: Config): string[] {
  * "no executor for … jobs". The map's type makes a forgotten wiring visible in review.
  */
 export function createExecutorRegistry(config: Config): ExecutorRegistry {
+  // Guarded SQL (COPY … PROGRAM, server files, CALL, …) and superuser accounts are refused unless
+  // configured: see README "DATABASE". CACHE's WARM from a database reads through it too.
+  const database = createDatabaseExecutor({
+    allowedSql: config.worker.databaseAllowedSql,
+    allowSuperuser: config.worker.databaseAllowSuperuser,
+  });
   const cache = createCacheExecutor({
+    databaseExecutor: database,
     defaultUrl: config.worker.cacheRedisUrl ?? config.redis.url,
     // The queues live under REDIS_PREFIX: no cache region may reach into them.
     forbiddenPrefixes: [`${config.redis.prefix}:`],
@@ -61,12 +68,7 @@ export function createExecutorRegistry(config: Config): ExecutorRegistry {
     HTTP: runHttp as ExecutorFn,
     DUMMY: runDummy as ExecutorFn,
     CACHE: cache as ExecutorFn,
-    // Guarded SQL (COPY … PROGRAM, server files, CALL, …) and superuser accounts are refused unless
-    // configured: see README "DATABASE".
-    DATABASE: createDatabaseExecutor({
-      allowedSql: config.worker.databaseAllowedSql,
-      allowSuperuser: config.worker.databaseAllowSuperuser,
-    }) as ExecutorFn,
+    DATABASE: database as ExecutorFn,
     // Every path stays inside FILE_JOBS_ROOT; without one, FILE_SYSTEM runs fail saying so.
     FILE_SYSTEM: createFileSystemExecutor({ root: config.worker.fileJobsRoot }) as ExecutorFn,
     // An unprivileged user in namespaces of its own: see README "What SCRIPT isolation is".

@@ -7,7 +7,18 @@ import { createJob, type CreateJobInput } from '@chronos/engine';
 import { createQueues, createRedis, closeQueues } from '@chronos/queue';
 import { startTestStorage, type TestStorage } from '@chronos/storage/testing';
 import type { Redis } from 'ioredis';
+import { eventually, withPg } from '../helpers.ts';
 import { startApp, type AppName, type AppProcess } from './app-process.ts';
+
+/** A run as the fault tests read it from job_runs. */
+export interface RunRow {
+  id: string;
+  idempotency_key: string;
+  status: string;
+  attempt: number;
+  scheduled_time: Date;
+  worker_id: string | null;
+}
 
 export interface Fleet {
   readonly tdb: TestDatabase;
@@ -21,6 +32,12 @@ export interface Fleet {
   start(name: AppName, extra?: Record<string, string>): AppProcess;
   /** Creates a job through the engine, as the API would (the scheduler hears of it at once). */
   createJob(input: Omit<CreateJobInput, 'ownerId'>): Promise<string>;
+  /** A DUMMY job that fires every second and sleeps `sleepMs`, its runs allowed to overlap. */
+  everySecond(name: string, sleepMs: number): Promise<string>;
+  /** The job's runs, by slot and attempt (a connection of its own: the test's faults cannot break it). */
+  runsOf(jobId: string): Promise<RunRow[]>;
+  /** Waits until every slot of the job due before `before` is finished; returns all its runs. */
+  settled(jobId: string, before: Date): Promise<RunRow[]>;
   close(): Promise<void>;
 }
 
@@ -53,6 +70,27 @@ export async function createFleet(
     WORKER_STALLED_INTERVAL_MS: '1000',
     SHUTDOWN_GRACE_SECONDS: '2',
   };
+  const runsOf = (jobId: string) =>
+    withPg(
+      tdb.url,
+      async (c) =>
+        (
+          await c.query<RunRow>(
+            `SELECT id, idempotency_key, status::text AS status, attempt, scheduled_time, worker_id
+             FROM job_runs WHERE job_id = $1 ORDER BY scheduled_time, attempt`,
+            [jobId],
+          )
+        ).rows,
+    );
+  const newJob = async (input: Omit<CreateJobInput, 'ownerId'>): Promise<string> => {
+    const queues = createQueues({ connection: redis, prefix, types: [input.type] });
+    try {
+      const { id } = await createJob({ db: tdb.db, queues, redis, prefix }, { ...input, ownerId });
+      return id;
+    } finally {
+      await closeQueues(queues);
+    }
+  };
   return {
     tdb,
     s3,
@@ -61,14 +99,29 @@ export async function createFleet(
     ownerId,
     env,
     start: (name, extra = {}) => startApp(name, { ...env, ...extra }),
-    async createJob(input) {
-      const queues = createQueues({ connection: redis, prefix, types: [input.type] });
-      try {
-        const { id } = await createJob({ db: tdb.db, queues, redis, prefix }, { ...input, ownerId });
-        return id;
-      } finally {
-        await closeQueues(queues);
-      }
+    createJob: newJob,
+    everySecond(name, sleepMs) {
+      return newJob({
+        name,
+        type: 'DUMMY',
+        overlapPolicy: 'ALLOW_ALL',
+        schedule: { type: 'INTERVAL', intervalSeconds: 1 },
+        payload: { metadata: { sleepMs } },
+      });
+    },
+    runsOf,
+    settled(jobId, before) {
+      return eventually(
+        async () => {
+          const runs = await runsOf(jobId);
+          const due = runs.filter((r) => r.scheduled_time < before);
+          return due.every((r) => !['QUEUED', 'RUNNING'].includes(r.status)) ? runs : undefined;
+        },
+        {
+          timeoutMs: 90_000,
+          what: `every slot of ${jobId} due before ${before.toISOString()} to be finished`,
+        },
+      );
     },
     async close() {
       redis.disconnect();

@@ -3,7 +3,7 @@
 // runs that finish meanwhile have their outcome recorded once PostgreSQL is back (once, never only
 // in Redis), and scheduling resumes.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, withPg } from '../helpers.ts';
+import { eventually } from '../helpers.ts';
 import { stopAllApps } from './app-process.ts';
 import { createFleet, type Fleet } from './fleet.ts';
 import { startPostgres, type OwnPostgres } from './servers.ts';
@@ -25,36 +25,7 @@ afterAll(async () => {
   await pgServer?.close();
 });
 
-interface RunRow {
-  id: string;
-  idempotency_key: string;
-  status: string;
-  attempt: number;
-  scheduled_time: Date;
-}
-
-const runsOf = (jobId: string) =>
-  withPg(
-    fleet.tdb.url,
-    async (c) =>
-      (
-        await c.query<RunRow>(
-          `SELECT id, idempotency_key, status::text AS status, attempt, scheduled_time
-           FROM job_runs WHERE job_id = $1 ORDER BY scheduled_time, attempt`,
-          [jobId],
-        )
-      ).rows,
-  );
-
-/** A job that fires every second and takes `sleepMs`, runs overlapping. */
-const everySecond = (name: string, sleepMs: number) =>
-  fleet.createJob({
-    name,
-    type: 'DUMMY',
-    overlapPolicy: 'ALLOW_ALL',
-    schedule: { type: 'INTERVAL', intervalSeconds: 1 },
-    payload: { metadata: { sleepMs } },
-  });
+const runsOf = (jobId: string) => fleet.runsOf(jobId);
 
 describe('when PostgreSQL goes away and comes back', () => {
   it('the worker and the scheduler keep running, every run finished meanwhile is recorded once, and scheduling resumes', async () => {
@@ -62,7 +33,7 @@ describe('when PostgreSQL goes away and comes back', () => {
     const scheduler = fleet.start('scheduler');
     await worker.waitForLine(/worker ready/);
     await scheduler.waitForLine(/scheduler started/);
-    const jobId = await everySecond('survives a database outage', 1500);
+    const jobId = await fleet.everySecond('survives a database outage', 1500);
 
     // Runs are in flight (each takes 1.5 s, one starts every second) when PostgreSQL stops.
     const inFlight = await eventually(
@@ -101,15 +72,7 @@ describe('when PostgreSQL goes away and comes back', () => {
 
     // Nothing is stuck or doubled: every slot due well before now is finished, each in one attempt
     // (no second attempt of a run whose outcome was only late), no key twice.
-    const settledBefore = new Date(Date.now() - 5000);
-    await eventually(
-      async () =>
-        (await runsOf(jobId))
-          .filter((r) => r.scheduled_time < settledBefore)
-          .every((r) => !['QUEUED', 'RUNNING'].includes(r.status)),
-      { timeoutMs: 60_000, what: 'every slot due before the outage ended to be finished' },
-    );
-    const runs = await runsOf(jobId);
+    const runs = await fleet.settled(jobId, new Date(Date.now() - 5000));
     const keys = runs.map((r) => r.idempotency_key);
     expect(new Set(keys).size).toBe(keys.length);
     expect(runs.filter((r) => r.attempt !== 1)).toEqual([]);
@@ -123,7 +86,7 @@ describe('when PostgreSQL goes away and comes back', () => {
     const scheduler = fleet.start('scheduler');
     await worker.waitForLine(/worker ready/);
     await scheduler.waitForLine(/scheduler started/);
-    const jobId = await everySecond('survives a fast restart', 300);
+    const jobId = await fleet.everySecond('survives a fast restart', 300);
     await eventually(async () => (await runsOf(jobId)).filter((r) => r.status === 'SUCCESS').length >= 2, {
       timeoutMs: 60_000,
       what: 'two successful runs',
@@ -137,13 +100,8 @@ describe('when PostgreSQL goes away and comes back', () => {
     );
     expect(worker.running(), worker.output()).toBe(true);
     expect(scheduler.running(), scheduler.output()).toBe(true);
-    const settledBefore = new Date(Date.now() - 5000);
-    await eventually(
-      async () =>
-        (await runsOf(jobId))
-          .filter((r) => r.scheduled_time < settledBefore)
-          .every((r) => !['QUEUED', 'RUNNING'].includes(r.status)),
-      { timeoutMs: 60_000, what: 'every slot due before the restart to be finished' },
-    );
+    const runs = await fleet.settled(jobId, new Date(Date.now() - 5000));
+    const keys = runs.map((r) => r.idempotency_key);
+    expect(new Set(keys).size).toBe(keys.length);
   });
 });

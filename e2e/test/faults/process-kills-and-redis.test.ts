@@ -2,9 +2,9 @@
 // that restarts empty (nothing persisted: every queued BullMQ job is gone). PostgreSQL is the truth:
 // no slot is lost, none runs twice, none stays QUEUED or RUNNING.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, withPg } from '../helpers.ts';
+import { eventually } from '../helpers.ts';
 import { stopAllApps } from './app-process.ts';
-import { createFleet, type Fleet } from './fleet.ts';
+import { createFleet, type Fleet, type RunRow } from './fleet.ts';
 import { startRedis, type OwnRedis } from './servers.ts';
 
 let redisServer: OwnRedis;
@@ -24,48 +24,7 @@ afterAll(async () => {
   await redisServer?.close();
 });
 
-interface RunRow {
-  id: string;
-  idempotency_key: string;
-  status: string;
-  attempt: number;
-  scheduled_time: Date;
-  worker_id: string | null;
-}
-
-const runsOf = (jobId: string) =>
-  withPg(
-    fleet.tdb.url,
-    async (c) =>
-      (
-        await c.query<RunRow>(
-          `SELECT id, idempotency_key, status::text AS status, attempt, scheduled_time, worker_id
-           FROM job_runs WHERE job_id = $1 ORDER BY scheduled_time, attempt`,
-          [jobId],
-        )
-      ).rows,
-  );
-
-const everySecond = (name: string, sleepMs: number, overlapPolicy: 'ALLOW_ALL' | 'SKIP' = 'ALLOW_ALL') =>
-  fleet.createJob({
-    name,
-    type: 'DUMMY',
-    overlapPolicy,
-    schedule: { type: 'INTERVAL', intervalSeconds: 1 },
-    payload: { metadata: { sleepMs } },
-  });
-
-/** Every slot due before `before` is finished, and no slot was recorded SUCCESS twice. */
-async function settled(jobId: string, before: Date): Promise<RunRow[]> {
-  return eventually(
-    async () => {
-      const runs = await runsOf(jobId);
-      const due = runs.filter((r) => r.scheduled_time < before);
-      return due.every((r) => !['QUEUED', 'RUNNING'].includes(r.status)) ? runs : undefined;
-    },
-    { timeoutMs: 90_000, what: `every slot of ${jobId} due before ${before.toISOString()} to be finished` },
-  );
-}
+const runsOf = (jobId: string) => fleet.runsOf(jobId);
 
 function succeededOncePerSlot(runs: RunRow[]): void {
   const successes = runs.filter((r) => r.status === 'SUCCESS').map((r) => r.scheduled_time.toISOString());
@@ -113,7 +72,7 @@ describe('faults that must keep holding', () => {
     const first = fleet.start('scheduler', { SCHEDULER_INSTANCE_ID: 'first' });
     await worker.waitForLine(/worker ready/);
     await first.waitForLine(/scheduler started/);
-    const jobId = await everySecond('survives a scheduler kill', 100);
+    const jobId = await fleet.everySecond('survives a scheduler kill', 100);
     await eventually(async () => (await runsOf(jobId)).filter((r) => r.status === 'SUCCESS').length >= 2, {
       what: 'two successful runs',
     });
@@ -127,7 +86,7 @@ describe('faults that must keep holding', () => {
         2,
       { timeoutMs: 60_000, what: 'slots after the kill to run' },
     );
-    const runs = await settled(jobId, new Date(Date.now() - 3000));
+    const runs = await fleet.settled(jobId, new Date(Date.now() - 3000));
     const slots = runs.map((r) => `${r.scheduled_time.toISOString()}#${r.attempt}`);
     expect(new Set(slots).size).toBe(slots.length);
     succeededOncePerSlot(runs);
@@ -139,7 +98,7 @@ describe('faults that must keep holding', () => {
     const scheduler = fleet.start('scheduler');
     await worker.waitForLine(/worker ready/);
     await scheduler.waitForLine(/scheduler started/);
-    const jobId = await everySecond('survives an empty Redis', 200);
+    const jobId = await fleet.everySecond('survives an empty Redis', 200);
     // The horizon is planned ahead: slots are QUEUED in PostgreSQL with delayed BullMQ jobs.
     await eventually(
       async () => {
@@ -158,7 +117,7 @@ describe('faults that must keep holding', () => {
     );
     expect(worker.running(), worker.output()).toBe(true);
     expect(scheduler.running(), scheduler.output()).toBe(true);
-    const runs = await settled(jobId, new Date(Date.now() - 3000));
+    const runs = await fleet.settled(jobId, new Date(Date.now() - 3000));
     succeededOncePerSlot(runs);
   });
 });

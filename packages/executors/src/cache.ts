@@ -8,6 +8,7 @@ import {
   type CacheOperation,
   type CachePayload,
   type CachePayloadInput,
+  type DatabasePayloadInput,
   type HttpPayloadInput,
 } from '@chronos/core';
 import {
@@ -57,6 +58,12 @@ export interface CacheExecutorOptions {
   lookup?: LookupFunction;
   /** Fetches WARM sources of type `http`. @defaultValue an HTTP executor reading up to `maxWarmBytes` */
   httpExecutor?: Executor<HttpPayloadInput>;
+  /**
+   * Reads WARM sources of type `database` — the worker's DATABASE executor, so its SQL guard and
+   * superuser refusal (DATABASE_ALLOWED_SQL, DATABASE_ALLOW_SUPERUSER) hold here too.
+   * @defaultValue a DATABASE executor with the safe defaults
+   */
+  databaseExecutor?: Executor<DatabasePayloadInput>;
   /** SCAN COUNT. @defaultValue 1000 */
   scanCount?: number;
   /** Keys per pipeline or multi-key DEL/UNLINK. @defaultValue 1000 */
@@ -165,7 +172,7 @@ export function createCacheExecutor(options: CacheExecutorOptions): CacheExecuto
   });
   const http =
     options.httpExecutor ?? createHttpExecutor({ maxBodyBytes: options.maxWarmBytes ?? 16 * 1024 * 1024 });
-  const database = createDatabaseExecutor();
+  const database = options.databaseExecutor ?? createDatabaseExecutor();
   const limits = {
     scanCount: options.scanCount ?? 1000,
     batchSize: options.batchSize ?? 1000,

@@ -10,6 +10,7 @@ import {
   type CacheOutput,
   type RedisConnect,
 } from '../src/cache.ts';
+import { createDatabaseExecutor } from '../src/database.ts';
 import type { LookupFunction } from '../src/outbound-guard.ts';
 import { LOCAL_ONLY, NOTHING_INTERNAL, makeCtx, rejection, startServer, type TestServer } from './helpers.ts';
 
@@ -410,7 +411,8 @@ describe('CACHE executor: SYNC and WARM', () => {
   });
 
   it('WARM from a database query: rows become entries, read in a read-only transaction', async () => {
-    const e = executor();
+    // The test server's only account is the superuser: allowed here explicitly, as a worker would.
+    const e = executor({ databaseExecutor: createDatabaseExecutor({ allowSuperuser: true }) });
     const out = await run(
       e,
       {

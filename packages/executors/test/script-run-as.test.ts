@@ -15,7 +15,7 @@ const nobody = await lookupUser('nobody', '/usr/bin:/bin');
 
 const aliveOf = async (uid: number) => (await processes()).filter((p) => p.uid === uid && p.state !== 'Z');
 
-describe('SCRIPT executor with runAs (a root worker)', () => {
+describe('SCRIPT executor with runAs (a root worker)', { timeout: 60_000 }, () => {
   it('runs as root, as workers of this kind do', () => {
     expect(process.getuid?.()).toBe(0);
   });

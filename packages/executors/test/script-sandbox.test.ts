@@ -168,7 +168,11 @@ describe('SCRIPT sandbox: what a script can see', { timeout: 60_000 }, () => {
     // Its parent is the sandbox's init (PID 1 of its own PID namespace), which it may not read.
     expect(out[0]).toBe('ppid=1');
     expect(text).toMatch(/\/proc\/1\/environ: Permission denied/);
-    const ps = out.slice(out.indexOf('--- ps') + 1, out.indexOf('--- data'));
+    // stdout alone: stderr lines (the loop's "Permission denied") may arrive in between.
+    const stdout = runner.lines
+      .filter((l) => l.event === 'log' && l.context?.['stream'] === 'stdout')
+      .map((l) => l.msg ?? '');
+    const ps = stdout.slice(stdout.indexOf('--- ps') + 1, stdout.indexOf('--- data'));
     expect(ps.length).toBeGreaterThanOrEqual(3);
     const scriptUid = (await lookupUser(DEFAULT_SCRIPT_USER, '/usr/sbin:/usr/bin:/sbin:/bin')).uid;
     for (const line of ps) {
