@@ -66,8 +66,13 @@ describe('a worker killed with SIGKILL while its script runs', () => {
       },
       { timeoutMs: 60_000, intervalMs: 20, what: 'the script to start' },
     );
-    // At least the sandbox's init, the script's shell and its two background sleeps.
-    expect((await processesOfRun(runId)).length).toBeGreaterThanOrEqual(4);
+    // The script's shell, its two background sleeps and its `sleep` in the foreground (which the
+    // shell starts just after the mark: waited for, not assumed).
+    await eventually(async () => (await processesOfRun(runId)).length >= 4, {
+      timeoutMs: 30_000,
+      intervalMs: 20,
+      what: "the script's four processes to be running",
+    });
 
     const wouldEndBy = Date.now() + SLEEP_SECONDS * 1000;
     // The worker process itself, not its process group: the script is in a group of its own.
