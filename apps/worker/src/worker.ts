@@ -80,7 +80,11 @@ export function createWorkerService(
   let contexts: ContextWriter | undefined;
   let stopStorage: (() => Promise<void>) | undefined;
   const inFlight = new Map<string, AbortController>();
-  const breakers = new CircuitBreakers();
+  // One set per process; the HTTP executor scopes each breaker to its job and target host.
+  const breakers = new CircuitBreakers({
+    onStateChange: (target, from, to, jobId) =>
+      log[to === 'open' ? 'warn' : 'info']({ jobId, target, from, to }, `circuit breaker ${from} → ${to}`),
+  });
   const registry = createExecutorRegistry(config);
   const secretBox = config.encryptionKey
     ? (() => {

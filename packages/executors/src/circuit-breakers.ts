@@ -7,8 +7,8 @@ export interface CircuitBreakersOptions {
   coolDownMs?: number;
   /** Milliseconds since the epoch. @defaultValue Date.now */
   clock?: () => number;
-  /** Called on every state change (for logs and metrics). */
-  onStateChange?: (key: string, from: CircuitState, to: CircuitState) => void;
+  /** Called on every state change (for logs and metrics), with the target and the breaker's scope. */
+  onStateChange?: (target: string, from: CircuitState, to: CircuitState, scope: string) => void;
 }
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
@@ -32,6 +32,8 @@ export interface CircuitPermit {
 }
 
 interface Circuit {
+  target: string;
+  scope: string;
   state: CircuitState;
   failures: number;
   openedAt: number;
@@ -39,9 +41,14 @@ interface Circuit {
 }
 
 /**
- * Circuit breakers keyed by target (`host:port`), one set per worker process so that every run
- * towards a failing host fails fast instead of piling up. Closed → (N consecutive failures) → open
- * → (cool-down) → half-open: one trial request; success closes, failure re-opens.
+ * Circuit breakers keyed by scope and target (`host:port`), one set per worker process so that the
+ * runs towards a failing host fail fast instead of piling up. Closed → (N consecutive failures) →
+ * open → (cool-down) → half-open: one trial request; success closes, failure re-opens.
+ *
+ * The HTTP executor scopes every breaker to the job that sends the request (`ctx.jobId`): a host is
+ * shared by jobs whose endpoints fail independently (one job's `/fail` must not fail another job's
+ * `/ok` on the same host), and a job's failures are the only evidence about that job's endpoint.
+ * The price is that N jobs towards one dead host each pay their own N failures before failing fast.
  */
 export class CircuitBreakers {
   readonly failureThreshold: number;
@@ -62,23 +69,23 @@ export class CircuitBreakers {
   }
 
   /**
-   * Lets one request towards `key` through, or throws `CircuitOpenError` (code CIRCUIT_OPEN) without
-   * anything being sent when the circuit is open or its half-open trial is already in flight.
+   * Lets one request towards `target` through the breaker of `scope` (the HTTP executor passes the
+   * job id; requests with the same scope and target share one breaker), or throws `CircuitOpenError`
+   * (code CIRCUIT_OPEN) without anything being sent when the circuit is open or its half-open trial
+   * is already in flight.
    */
-  acquire(key: string): CircuitPermit {
+  acquire(target: string, scope = ''): CircuitPermit {
+    const key = circuitKey(scope, target);
     const circuit = this.circuits.get(key);
     let trial = false;
     if (circuit && circuit.state !== 'closed') {
       const retryAt = circuit.openedAt + this.coolDownMs;
       if (circuit.state === 'open' && this.clock() >= retryAt) {
-        this.transition(key, circuit, 'half-open');
+        this.transition(circuit, 'half-open');
       }
       if (circuit.state === 'open' || circuit.trialInFlight) {
-        throw new CircuitOpenError(
-          key,
-          new Date(circuit.openedAt),
-          new Date(Math.max(retryAt, this.clock())),
-        );
+        const now = this.clock();
+        throw new CircuitOpenError(target, new Date(circuit.openedAt), new Date(Math.max(retryAt, now)), now);
       }
       circuit.trialInFlight = true;
       trial = true;
@@ -87,7 +94,7 @@ export class CircuitBreakers {
     const settle = (outcome: 'success' | 'failure' | 'release') => {
       if (settled) return;
       settled = true;
-      this.record(key, outcome, trial);
+      this.record(scope, target, outcome, trial);
     };
     return {
       success: () => settle('success'),
@@ -96,9 +103,9 @@ export class CircuitBreakers {
     };
   }
 
-  /** The circuit of `key` as it stands (a key never seen is closed). */
-  snapshot(key: string): CircuitSnapshot {
-    const c = this.circuits.get(key);
+  /** The circuit of `target` in `scope` as it stands (one never seen is closed). */
+  snapshot(target: string, scope = ''): CircuitSnapshot {
+    const c = this.circuits.get(circuitKey(scope, target));
     if (!c) return { state: 'closed', consecutiveFailures: 0, openedAt: null, retryAt: null };
     const open = c.state !== 'closed';
     return {
@@ -109,7 +116,13 @@ export class CircuitBreakers {
     };
   }
 
-  private record(key: string, outcome: 'success' | 'failure' | 'release', trial: boolean): void {
+  private record(
+    scope: string,
+    target: string,
+    outcome: 'success' | 'failure' | 'release',
+    trial: boolean,
+  ): void {
+    const key = circuitKey(scope, target);
     const circuit = this.circuits.get(key);
     if (trial && circuit) circuit.trialInFlight = false;
     if (outcome === 'release') return;
@@ -119,23 +132,35 @@ export class CircuitBreakers {
       // it does not close the circuit; only the half-open trial does.
       if (circuit.state === 'open') return;
       if (circuit.state === 'half-open' && !trial) return;
-      if (circuit.state !== 'closed') this.transition(key, circuit, 'closed');
+      if (circuit.state !== 'closed') this.transition(circuit, 'closed');
       // Closed with no failures is the default: forget the host rather than grow the map.
       this.circuits.delete(key);
       return;
     }
-    const c = circuit ?? { state: 'closed' as CircuitState, failures: 0, openedAt: 0, trialInFlight: false };
+    const c: Circuit = circuit ?? {
+      target,
+      scope,
+      state: 'closed',
+      failures: 0,
+      openedAt: 0,
+      trialInFlight: false,
+    };
     if (!circuit) this.circuits.set(key, c);
     c.failures++;
     if (c.state === 'half-open' ? trial : c.state === 'closed' && c.failures >= this.failureThreshold) {
       c.openedAt = this.clock();
-      this.transition(key, c, 'open');
+      this.transition(c, 'open');
     }
   }
 
-  private transition(key: string, circuit: Circuit, to: CircuitState): void {
+  private transition(circuit: Circuit, to: CircuitState): void {
     const from = circuit.state;
     circuit.state = to;
-    if (from !== to) this.onStateChange?.(key, from, to);
+    if (from !== to) this.onStateChange?.(circuit.target, from, to, circuit.scope);
   }
+}
+
+/** Job ids (ULIDs) never contain a space, so scope and target cannot run into each other. */
+function circuitKey(scope: string, target: string): string {
+  return `${scope} ${target}`;
 }

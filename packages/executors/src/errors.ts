@@ -76,17 +76,24 @@ export class OutboundRefusedError extends PermanentJobError {
   }
 }
 
-/** The target host's circuit breaker is open: no request was sent. */
+/**
+ * The job's circuit breaker for the target host is open: no request was sent. `retryAfterMs` is how
+ * long the breaker stays open from `now` (0 when only a half-open trial is in flight): an attempt
+ * before then fails CIRCUIT_OPEN again, so the retry policy takes it as a floor on its backoff.
+ */
 export class CircuitOpenError extends RetryableJobError {
+  readonly retryAfterMs: number;
   constructor(
     readonly host: string,
     readonly openedAt: Date,
     readonly retryAt: Date,
+    now: number = Date.now(),
   ) {
     super(
       `circuit open for host ${host} since ${openedAt.toISOString()}, retry after ${retryAt.toISOString()}`,
       'CIRCUIT_OPEN',
     );
+    this.retryAfterMs = Math.max(0, retryAt.getTime() - now);
   }
 }
 

@@ -168,7 +168,8 @@ export async function sendOnce(
 ): Promise<{ response: HttpResponse; permit: CircuitPermit }> {
   const what = `${options.method} ${displayUrl(options.url)}`;
   if (ctx.signal.aborted) throw ctx.signal.reason;
-  const permit = ctx.breakers.acquire(breakerKey(options.url));
+  // One breaker per job and target: another job's failing endpoint on the same host never opens it.
+  const permit = ctx.breakers.acquire(breakerKey(options.url), ctx.jobId);
   try {
     const res = await request(options.url, {
       dispatcher: options.dispatcher,

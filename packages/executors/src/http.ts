@@ -96,7 +96,7 @@ function defaultContentType(body: string): string {
 /**
  * The HTTP executor with its own token cache and options; the worker makes one per process.
  * Every connection is checked against `ctx.outbound` at connect time, every target host has a
- * circuit breaker in `ctx.breakers`, redirects are followed by hand.
+ * circuit breaker per job in `ctx.breakers`, redirects are followed by hand.
  */
 export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor<HttpPayloadInput> {
   const maxBodyBytes = options.maxBodyBytes ?? 65_536;

@@ -29,7 +29,7 @@ export interface ExecContext {
   signal: AbortSignal;
   log: ExecLogger;
   outbound: OutboundPolicy;
-  /** Per-target-host circuit breakers, shared by the worker process. */
+  /** Circuit breakers per job and target host, shared by the worker process (scoped by `jobId`). */
   breakers: CircuitBreakers;
 }
 

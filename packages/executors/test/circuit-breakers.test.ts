@@ -68,6 +68,47 @@ describe('circuit breakers (unit)', () => {
     expect(breakers.snapshot('h:80').state).toBe('closed');
   });
 
+  it('each scope has its own breaker for a target; an open error carries the remaining open time', () => {
+    const t = clock();
+    const changes: string[] = [];
+    const breakers = new CircuitBreakers({
+      failureThreshold: 2,
+      coolDownMs: 30_000,
+      clock: t.read,
+      onStateChange: (target, from, to, scope) => changes.push(`${scope} ${target} ${from}→${to}`),
+    });
+    breakers.acquire('h:80', 'jobA').failure();
+    breakers.acquire('h:80', 'jobA').failure();
+    expect(breakers.snapshot('h:80', 'jobA').state).toBe('open');
+    expect(breakers.snapshot('h:80', 'jobB').state).toBe('closed');
+    expect(breakers.snapshot('h:80').state).toBe('closed');
+    breakers.acquire('h:80', 'jobB').success();
+    breakers.acquire('h:80').success();
+
+    t.now += 10_000;
+    const err = (() => {
+      try {
+        breakers.acquire('h:80', 'jobA');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(CircuitOpenError);
+    expect(err).toMatchObject({ code: 'CIRCUIT_OPEN', host: 'h:80', retryAfterMs: 20_000 });
+
+    t.now += 20_000;
+    const trial = breakers.acquire('h:80', 'jobA');
+    // While A's trial is in flight A fails fast (nothing left to wait for but the trial); B does not.
+    expect(() => breakers.acquire('h:80', 'jobA')).toThrow(expect.objectContaining({ retryAfterMs: 0 }));
+    breakers.acquire('h:80', 'jobB').success();
+    trial.success();
+    expect(changes).toEqual([
+      'jobA h:80 closed→open',
+      'jobA h:80 open→half-open',
+      'jobA h:80 half-open→closed',
+    ]);
+  });
+
   it('a success resets the consecutive count; settling twice counts once', () => {
     const breakers = new CircuitBreakers({ failureThreshold: 3 });
     breakers.acquire('h:80').failure();
@@ -96,14 +137,15 @@ describe('circuit breakers in the HTTP executor', () => {
     const run = createHttpExecutor();
     const ctx = () => makeCtx({ breakers });
     const key = `127.0.0.1:${s.port}`;
+    const job = ctx().jobId; // the executor's breakers are the job's own
 
     expect(await rejection(() => run({ httpUrl: s.origin }, ctx()))).toMatchObject({ code: 'HTTP_5XX' });
     status = 404;
     expect(await rejection(() => run({ httpUrl: s.origin }, ctx()))).toMatchObject({ code: 'HTTP_4XX' });
-    expect(breakers.snapshot(key).consecutiveFailures).toBe(0); // the 4xx answered: host is up
+    expect(breakers.snapshot(key, job).consecutiveFailures).toBe(0); // the 4xx answered: host is up
     status = 429;
     for (let i = 0; i < 3; i++) await rejection(() => run({ httpUrl: s.origin }, ctx()));
-    expect(breakers.snapshot(key).state).toBe('open');
+    expect(breakers.snapshot(key, job).state).toBe('open');
     expect(s.requests).toHaveLength(5);
 
     const fast = await rejection(() => run({ httpUrl: s.origin }, ctx()));
@@ -114,8 +156,56 @@ describe('circuit breakers in the HTTP executor', () => {
     t.now += 30_000;
     status = 200;
     expect((await run({ httpUrl: s.origin }, ctx())).output).toMatchObject({ status: 200 });
-    expect(breakers.snapshot(key).state).toBe('closed');
+    expect(breakers.snapshot(key, job).state).toBe('closed');
     expect(s.requests).toHaveLength(6);
+  });
+
+  it("one job's failing endpoint opens that job's breaker, never another job's on the same host", async () => {
+    s = await startServer((req, res) => {
+      res.statusCode = req.url === '/fail' ? 503 : 200;
+      res.end();
+    });
+    const t = clock();
+    const breakers = new CircuitBreakers({ failureThreshold: 3, coolDownMs: 30_000, clock: t.read });
+    const run = createHttpExecutor();
+    const jobA = (attempt = 1) => makeCtx({ breakers, jobId: '01JJOBAAAAAAAAAAAAAAAAAAAA', attempt });
+    const jobB = () => makeCtx({ breakers, jobId: '01JJOBBBBBBBBBBBBBBBBBBBBB' });
+    const key = `127.0.0.1:${s.port}`;
+
+    for (let i = 1; i <= 3; i++) {
+      expect(await rejection(() => run({ httpUrl: `${s.origin}/fail` }, jobA(i)))).toMatchObject({
+        code: 'HTTP_5XX',
+      });
+      // B on the same host, interleaved with A's failures, neither fails nor resets A's count.
+      expect((await run({ httpUrl: `${s.origin}/ok` }, jobB())).output).toMatchObject({ status: 200 });
+    }
+    expect(breakers.snapshot(key, '01JJOBAAAAAAAAAAAAAAAAAAAA')).toMatchObject({
+      state: 'open',
+      consecutiveFailures: 3,
+    });
+    expect(breakers.snapshot(key, '01JJOBBBBBBBBBBBBBBBBBBBBB').state).toBe('closed');
+
+    const fast = await rejection(() => run({ httpUrl: `${s.origin}/fail` }, jobA()));
+    expect(fast).toBeInstanceOf(CircuitOpenError);
+    expect(fast).toMatchObject({ code: 'CIRCUIT_OPEN', retryAfterMs: 30_000 });
+    expect(s.requests.map((r) => r.url)).toEqual(['/fail', '/ok', '/fail', '/ok', '/fail', '/ok']);
+    expect((await run({ httpUrl: `${s.origin}/ok` }, jobB())).output).toMatchObject({ status: 200 });
+    expect(s.requests).toHaveLength(7);
+
+    // A's own breaker still half-opens after the cool-down and re-opens on a failed trial…
+    t.now += 30_000;
+    expect(await rejection(() => run({ httpUrl: `${s.origin}/fail` }, jobA()))).toMatchObject({
+      code: 'HTTP_5XX',
+    });
+    expect(breakers.snapshot(key, '01JJOBAAAAAAAAAAAAAAAAAAAA').state).toBe('open');
+    expect(await rejection(() => run({ httpUrl: `${s.origin}/fail` }, jobA()))).toMatchObject({
+      code: 'CIRCUIT_OPEN',
+    });
+    // …and closes on a successful one.
+    t.now += 30_000;
+    expect((await run({ httpUrl: `${s.origin}/ok` }, jobA())).output).toMatchObject({ status: 200 });
+    expect(breakers.snapshot(key, '01JJOBAAAAAAAAAAAAAAAAAAAA').state).toBe('closed');
+    expect(s.requests).toHaveLength(9);
   });
 
   it('count connection failures per host:port', async () => {
