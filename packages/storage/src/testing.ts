@@ -8,6 +8,35 @@ import { join } from 'node:path';
 import { LOCAL_S3_CREDENTIALS, startLocalS3 } from './local-s3.ts';
 import { createStorage, type Storage } from './storage.ts';
 
+export interface FillOptions {
+  /** Keys are `<prefix><index padded to 6 digits>.json`. @defaultValue 'fill/' */
+  prefix?: string;
+  /** Writes in flight at once. @defaultValue 16 */
+  parallelism?: number;
+}
+
+/**
+ * Writes `count` small JSON documents through `storage`, at most `parallelism` at a time, and
+ * returns their keys sorted: a store holding many objects, the way days of runs leave it.
+ */
+export async function fillStorage(
+  storage: Storage,
+  count: number,
+  opts: FillOptions = {},
+): Promise<string[]> {
+  const { prefix = 'fill/', parallelism = 16 } = opts;
+  const keys = Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(6, '0')}.json`);
+  let next = 0;
+  const writer = async () => {
+    while (next < keys.length) {
+      const i = next++;
+      await storage.putJson(keys[i] as string, { i });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallelism, count) }, writer));
+  return keys;
+}
+
 export interface TestStorage {
   storage: Storage;
   endpoint: string;
