@@ -15,6 +15,7 @@ import type { ContextWriter } from './run-context-writer.ts';
 import {
   buildRunContext,
   cancelRequested,
+  classifyFailure,
   closeCancelledLostRun,
   createRunLogger,
   requestCancel,
@@ -90,19 +91,6 @@ function executorPayload(type: JobTypeName, fields: PayloadFields): unknown {
   const present = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== null && v !== undefined));
   if (type in payloadSchemas) return parsePayload(type as keyof typeof payloadSchemas, present);
   return present;
-}
-
-function errorFields(err: unknown): {
-  code: string | null;
-  httpStatus: number | null;
-  exitCode: number | null;
-} {
-  const e = err as { code?: unknown; httpStatus?: unknown; exitCode?: unknown };
-  return {
-    code: typeof e?.code === 'string' ? e.code : null,
-    httpStatus: typeof e?.httpStatus === 'number' ? e.httpStatus : null,
-    exitCode: typeof e?.exitCode === 'number' ? e.exitCode : null,
-  };
 }
 
 /**
@@ -299,20 +287,24 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
         }
         const status =
           reason instanceof RunTimeout ? 'TIMEOUT' : reason instanceof RunCancelled ? 'CANCELLED' : 'FAILURE';
-        const fields = errorFields(reason);
+        // The failure's class (code, transient or permanent, the target's Retry-After) comes from the
+        // one classifier; a run's own timeout is transient, a cancel is neither retried nor dead-lettered.
+        const fields = classifyFailure(reason);
+        const errorCode = status === 'FAILURE' ? fields.code : status;
         const message = mask((reason as Error)?.message ?? String(reason));
-        runLog.error(`run ended ${status}: ${message}`, { code: fields.code ?? status });
+        runLog.error(`run ended ${status}: ${message}`, { code: errorCode });
         if (!(reason instanceof ChronosError) && status === 'FAILURE')
           deps.log.warn(
             { err: masker ? masker.maskDeep(reason) : reason, runId: currentRunId },
             'executor threw an untyped error',
           );
-        const errorCode = status === 'FAILURE' ? (fields.code ?? 'ERROR') : status;
         const done = await finish({
           status,
           errorMessage: message,
           errorCode,
           httpStatus: fields.httpStatus,
+          retryable: status === 'FAILURE' ? fields.retryable : status === 'TIMEOUT',
+          retryAfterMs: status === 'FAILURE' ? (fields.retryAfterMs ?? null) : null,
           exitCode: fields.exitCode,
         });
         keepContext(done.accepted, status, { errorMessage: message, errorCode });

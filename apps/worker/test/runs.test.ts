@@ -338,6 +338,79 @@ describe('a scheduled slot, end to end', () => {
   });
 });
 
+describe('retries follow the failure class', () => {
+  it('a transient failure with no retry_on is retried: maxAttempts 3 makes three attempts and one DLQ entry', async () => {
+    const { id } = await createJob(deps(), {
+      ownerId,
+      name: 'flaky',
+      type: 'DUMMY',
+      schedule: { type: 'ONCE', runAt: new Date() },
+      payload: { metadata: { fail: 'retryable' } },
+      retryPolicy: { maxAttempts: 3, backoffSeconds: 0, jitter: false },
+    });
+    await tick();
+    const rows = await finished(id, 3);
+    expect(rows.map((r) => [r.attempt, r.trigger, r.status, r.errorCode])).toEqual([
+      [1, 'SCHEDULED', 'FAILURE', 'DUMMY_FAILURE'],
+      [2, 'RETRY', 'FAILURE', 'DUMMY_FAILURE'],
+      [3, 'RETRY', 'FAILURE', 'DUMMY_FAILURE'],
+    ]);
+    const dlq = await until('the DLQ entry', () => tdb.db.dlqEvent.findFirst({ where: { jobId: id } }));
+    expect(dlq.runId).toBe(rows[2]!.id);
+    expect(await tdb.db.dlqEvent.count({ where: { jobId: id } })).toBe(1);
+  });
+
+  it('a permanent failure is never retried: one attempt, one DLQ entry', async () => {
+    const { id } = await createJob(deps(), {
+      ownerId,
+      name: 'broken',
+      type: 'DUMMY',
+      schedule: { type: 'ONCE', runAt: new Date() },
+      payload: { metadata: { fail: 'permanent' } },
+      retryPolicy: { maxAttempts: 3, backoffSeconds: 0, jitter: false },
+    });
+    await tick();
+    const [run] = await finished(id, 1);
+    const dlq = await until('the DLQ entry', () => tdb.db.dlqEvent.findFirst({ where: { jobId: id } }));
+    expect(dlq.runId).toBe(run!.id);
+    expect(dlq.failureReason).toMatch(/not retried: a permanent failure/);
+    expect(await tdb.db.jobRun.count({ where: { jobId: id } })).toBe(1);
+  });
+
+  it('an HTTP 503 with Retry-After: 2 is retried no sooner than two seconds after it failed', async () => {
+    let calls = 0;
+    const server = createServer((_req, res) => {
+      calls++;
+      if (calls === 1) {
+        res.writeHead(503, { 'retry-after': '2' });
+        res.end('busy');
+      } else res.end('{"ok":true}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const { id } = await createJob(deps(), {
+        ownerId,
+        name: 'busy-target',
+        type: 'HTTP',
+        schedule: { type: 'ONCE', runAt: new Date() },
+        payload: { httpUrl: `http://127.0.0.1:${port}/`, httpMethod: 'GET' },
+        retryPolicy: { maxAttempts: 3, backoffSeconds: 0, jitter: false },
+      });
+      await tick();
+      const rows = await finished(id, 2);
+      expect(rows.map((r) => [r.attempt, r.status, r.errorCode])).toEqual([
+        [1, 'FAILURE', 'HTTP_5XX'],
+        [2, 'SUCCESS', null],
+      ]);
+      // The recorded due time of the next attempt, against the recorded end of the failed one.
+      expect(rows[1]!.dueAt!.getTime() - rows[0]!.endTime!.getTime()).toBeGreaterThanOrEqual(2000);
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('pausing a job', () => {
   it('a manual run waiting behind a running one never starts once the job is paused, not even when that one ends', async () => {
     const { id } = await createJob(deps(), {

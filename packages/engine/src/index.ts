@@ -9,6 +9,7 @@ export * from './jobs.ts';
 export * from './runs.ts';
 export * from './abandoned.ts';
 export * from './retry.ts';
+export * from './failure-class.ts';
 export * from './dlq.ts';
 export * from './cancel.ts';
 export * from './run-log.ts';

@@ -4,6 +4,36 @@ export interface Failure {
   code: string | null;
   exitCode?: number | null;
   httpStatus?: number | null;
+  /**
+   * The failure's class as its executor (or `classifyFailure`) gave it: transient (true) or
+   * permanent (false). Unknown (absent): the code decides (see `TRANSIENT_CODES`).
+   */
+  retryable?: boolean | null;
+}
+
+/**
+ * Codes that are transient when nothing else says so (a finish without a class: a lost worker, a
+ * timeout recorded by the engine itself). Every other code is permanent unless its error said
+ * `retryable`.
+ */
+export const TRANSIENT_CODES: readonly string[] = [
+  'TIMEOUT',
+  'NETWORK',
+  'HTTP_5XX',
+  'HTTP_429',
+  'CIRCUIT_OPEN',
+  'RETRYABLE',
+  'WORKER_LOST',
+];
+
+/**
+ * Is a failed attempt retried (when attempts are left)? A policy's retry_on list, when it has
+ * entries, decides alone (it replaces the default); an empty one means the default: the failure's
+ * class — transient failures are retried, permanent ones never are.
+ */
+export function shouldRetry(retryOn: readonly string[], f: Failure): boolean {
+  if (retryOn.length > 0) return matchesRetryOn(retryOn, f);
+  return f.retryable ?? (f.code !== null && TRANSIENT_CODES.includes(f.code));
 }
 
 /** The longest wait between attempts. */
@@ -70,14 +100,20 @@ export interface BackoffPolicy {
  * Wait before attempt `attempt + 1` after attempt `attempt` failed: FIXED waits backoff_seconds,
  * EXPONENTIAL backoff_seconds · 2^(attempt−1); capped at one hour; with jitter, a random point in
  * the upper half ([d/2, d]) so retries of many runs spread out without ever waiting much less.
+ * A wait the target asked for (`retryAfterMs`, from HTTP Retry-After) is a floor on the result,
+ * itself capped at one hour (a target cannot park a run for a day).
  */
 export function retryDelayMs(
   policy: BackoffPolicy,
   attempt: number,
   random: () => number = Math.random,
+  retryAfterMs?: number | null,
 ): number {
   const base = policy.backoffSeconds * 1000;
   const raw = policy.backoffStrategy === 'EXPONENTIAL' ? base * 2 ** Math.max(0, attempt - 1) : base;
   const capped = Math.min(raw, MAX_BACKOFF_MS);
-  return policy.jitter ? Math.round(capped / 2 + random() * (capped / 2)) : capped;
+  const backoff = policy.jitter ? Math.round(capped / 2 + random() * (capped / 2)) : capped;
+  const floor =
+    retryAfterMs != null && retryAfterMs > 0 ? Math.min(Math.ceil(retryAfterMs), MAX_BACKOFF_MS) : 0;
+  return Math.max(backoff, floor);
 }

@@ -5,7 +5,7 @@ import { isJobType, newId, type JobTypeName } from '@chronos/core';
 import type { QueueSet } from '@chronos/queue';
 import { publishChange } from './changes.ts';
 import { enqueueRuns } from './enqueue.ts';
-import { matchesRetryOn, retryDelayMs } from './retry.ts';
+import { retryDelayMs, shouldRetry } from './retry.ts';
 import { SCHEDULE_COLUMNS, isSlotOf, type ScheduleRow } from './spec.ts';
 
 type Tx = Prisma.TransactionClient;
@@ -297,6 +297,14 @@ export interface FinishInput {
   errorCode?: string | null;
   exitCode?: number | null;
   httpStatus?: number | null;
+  /**
+   * The failure's class (see `classifyFailure`): transient failures are retried while attempts are
+   * left, permanent ones go to the DLQ at once — unless the job's retry_on lists conditions, which
+   * then decide alone. Absent: the code's default class (`TRANSIENT_CODES`).
+   */
+  retryable?: boolean | null;
+  /** The least wait the target asked for before another attempt (HTTP Retry-After): a floor on the backoff. */
+  retryAfterMs?: number | null;
   output?: Prisma.InputJsonValue | null;
 }
 
@@ -376,8 +384,10 @@ async function notify(
  * - job_stats (totals, successes, failures, last times, consecutive failures, average duration),
  *   serialised on the job's row so concurrent finishes lose no update; one JOB_FAILING notification
  *   when consecutive failures reach the job's alert threshold, one JOB_RECOVERED at the next success;
- * - a failure that matches the retry policy queues the next attempt (same idempotency key, trigger
- *   RETRY, after the backoff) — of a paused job, records it SKIPPED_PAUSED instead; the last failed
+ * - a failure the retry policy retries (`shouldRetry`: its class — transient or permanent — or the
+ *   job's retry_on list when it has one) queues the next attempt while attempts are left (same
+ *   idempotency key, trigger RETRY, after the backoff, never sooner than the target's Retry-After)
+ *   — of a paused job, records it SKIPPED_PAUSED instead; the last or a permanent failed
  *   attempt goes to the DLQ with a notification to the job's owner; a CANCELLED run is neither
  *   retried nor dead-lettered;
  * - the job's status (ONCE jobs end SUCCEEDED / FAILED) and, for fixed-delay schedules, the next slot.
@@ -450,14 +460,13 @@ export async function finishRun(db: Db, input: FinishInput, deps: FinishDeps = {
     let dlqEventId: string | undefined;
     if (failed) {
       const maxAttempts = job.max_attempts ?? 1;
-      const retryable =
-        row.attempt < maxAttempts &&
-        matchesRetryOn(job.retry_on ?? [], {
-          code: input.errorCode ?? input.status,
-          exitCode: input.exitCode ?? null,
-          httpStatus: input.httpStatus ?? null,
-        });
-      if (retryable) {
+      const transient = shouldRetry(job.retry_on ?? [], {
+        code: input.errorCode ?? input.status,
+        exitCode: input.exitCode ?? null,
+        httpStatus: input.httpStatus ?? null,
+        retryable: input.retryable ?? null,
+      });
+      if (row.attempt < maxAttempts && transient) {
         const delay = retryDelayMs(
           {
             backoffStrategy: job.backoff_strategy ?? 'FIXED',
@@ -466,6 +475,7 @@ export async function finishRun(db: Db, input: FinishInput, deps: FinishDeps = {
           },
           row.attempt,
           deps.random,
+          input.retryAfterMs,
         );
         const dueAt = new Date(row.end_time.getTime() + delay);
         const id = newId();
@@ -486,7 +496,8 @@ export async function finishRun(db: Db, input: FinishInput, deps: FinishDeps = {
         const reason =
           `${input.status}${input.errorCode && input.errorCode !== input.status ? ` (${input.errorCode})` : ''}: ` +
           `${input.errorMessage ?? 'no message'}` +
-          (row.attempt > 1 ? ` — after ${row.attempt} attempts` : '');
+          (row.attempt > 1 ? ` — after ${row.attempt} attempts` : '') +
+          (row.attempt < maxAttempts ? ' — not retried: a permanent failure for this job' : '');
         await tx.dlqEvent.create({
           data: { id: dlqEventId, jobId, runId: input.runId, failureReason: reason },
         });
@@ -516,6 +527,7 @@ export async function finishRun(db: Db, input: FinishInput, deps: FinishDeps = {
     }
     return {
       jobId,
+      jobName: job.name,
       type: job.type,
       key: row.idempotency_key,
       scheduledTime: row.scheduled_time,
@@ -533,6 +545,7 @@ export async function finishRun(db: Db, input: FinishInput, deps: FinishDeps = {
           type: out.type as JobTypeName,
           runId: out.retry.runId,
           jobId: out.jobId,
+          jobName: out.jobName,
           key: out.key,
           attempt: out.retry.attempt,
           scheduledTime: out.scheduledTime,

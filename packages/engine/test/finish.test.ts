@@ -187,6 +187,67 @@ describe('retries', () => {
     expect((await notes(jobId)).filter((n) => n.templateCode === 'RUN_DEAD_LETTERED')).toHaveLength(1);
   });
 
+  it('without retry_on, a transient failure is retried until the attempts run out: three attempts, one DLQ entry', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    await h.db.retryPolicy.create({ data: { jobId, maxAttempts: 3, backoffSeconds: 1, jitter: false } });
+    const transient = {
+      status: 'FAILURE',
+      errorCode: 'DUMMY_FAILURE',
+      retryable: true,
+      errorMessage: 'flaky',
+    } as const;
+    const first = await attempt(jobId, transient);
+    expect(first.out.retry?.attempt).toBe(2);
+    const second = await runAttempt(first.out.retry!.runId, transient);
+    expect(second.out.retry?.attempt).toBe(3);
+    const third = await runAttempt(second.out.retry!.runId, transient);
+    expect(third.out.retry).toBeUndefined();
+    expect(third.out.dlqEventId).toBeDefined();
+    const runs = await h.db.jobRun.findMany({ where: { jobId }, orderBy: { attempt: 'asc' } });
+    expect(runs.map((r) => [r.attempt, r.status, r.errorCode])).toEqual([
+      [1, 'FAILURE', 'DUMMY_FAILURE'],
+      [2, 'FAILURE', 'DUMMY_FAILURE'],
+      [3, 'FAILURE', 'DUMMY_FAILURE'],
+    ]);
+    expect(await h.db.dlqEvent.count({ where: { jobId } })).toBe(1);
+  });
+
+  it.each([
+    ['a PermanentJobError', { errorCode: 'DUMMY_FAILURE', retryable: false }],
+    ['an HTTP 404', { errorCode: 'HTTP_4XX', httpStatus: 404, retryable: false }],
+    ['an invalid payload (no class given: its code decides)', { errorCode: 'INVALID_PAYLOAD' }],
+  ])('without retry_on, %s is permanent: one attempt, straight to the DLQ', async (_name, failure) => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    await h.db.retryPolicy.create({ data: { jobId, maxAttempts: 3, backoffSeconds: 1, jitter: false } });
+    const { out } = await attempt(jobId, { status: 'FAILURE', errorMessage: 'no', ...failure });
+    expect(out.retry).toBeUndefined();
+    const dlq = await h.db.dlqEvent.findUniqueOrThrow({ where: { id: out.dlqEventId! } });
+    expect(dlq.failureReason).toMatch(/not retried: a permanent failure/);
+    expect(await h.db.jobRun.count({ where: { jobId } })).toBe(1);
+  });
+
+  it('a retry_on list replaces the default: a transient failure it does not list is dead-lettered', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    await h.db.retryPolicy.create({ data: { jobId, maxAttempts: 3, retryOn: ['HTTP_5XX'] } });
+    const { out } = await attempt(jobId, { status: 'FAILURE', errorCode: 'DUMMY_FAILURE', retryable: true });
+    expect(out.retry).toBeUndefined();
+    expect(out.dlqEventId).toBeDefined();
+  });
+
+  it("the target's Retry-After is a floor on the backoff", async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    await h.db.retryPolicy.create({ data: { jobId, maxAttempts: 3, backoffSeconds: 1, jitter: false } });
+    const { runId, out } = await attempt(jobId, {
+      status: 'FAILURE',
+      errorCode: 'HTTP_5XX',
+      httpStatus: 503,
+      retryable: true,
+      retryAfterMs: 42_000,
+    });
+    const failed = await h.db.jobRun.findUniqueOrThrow({ where: { id: runId } });
+    expect(out.retry!.dueAt.getTime() - failed.endTime!.getTime()).toBe(42_000);
+  });
+
   it('a failure not listed in retry_on is permanent: no retry, straight to the DLQ', async () => {
     const jobId = await createJob(h, { intervalSeconds: 60 });
     await h.db.retryPolicy.create({ data: { jobId, maxAttempts: 5, retryOn: ['TIMEOUT'] } });

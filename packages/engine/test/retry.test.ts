@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { isRetryCondition, matchesRetryOn, retryDelayMs } from '../src/index.ts';
+import {
+  TRANSIENT_CODES,
+  isRetryCondition,
+  matchesRetryOn,
+  retryDelayMs,
+  shouldRetry,
+} from '../src/index.ts';
 
 describe('retry_on matching', () => {
   const cases: [string[], Parameters<typeof matchesRetryOn>[1], boolean][] = [
@@ -51,5 +57,51 @@ describe('backoff', () => {
       expect(d).toBeGreaterThanOrEqual(20_000);
       expect(d).toBeLessThanOrEqual(40_000);
     }
+  });
+});
+
+describe('retried by default: the failure class', () => {
+  const cases: [string[], Parameters<typeof shouldRetry>[1], boolean][] = [
+    // No retry_on: the class decides.
+    [[], { code: 'DUMMY_FAILURE', retryable: true }, true],
+    [[], { code: 'DUMMY_FAILURE', retryable: false }, false],
+    [[], { code: 'HTTP_4XX', httpStatus: 404, retryable: false }, false],
+    [[], { code: 'HTTP_5XX', httpStatus: 503, retryable: true }, true],
+    // No class given (a finish recorded by the engine itself): the code's default.
+    [[], { code: 'TIMEOUT' }, true],
+    [[], { code: 'NETWORK' }, true],
+    [[], { code: 'HTTP_5XX' }, true],
+    [[], { code: 'HTTP_429' }, true],
+    [[], { code: 'CIRCUIT_OPEN' }, true],
+    [[], { code: 'WORKER_LOST' }, true],
+    [[], { code: 'HTTP_4XX' }, false],
+    [[], { code: 'INVALID_PAYLOAD' }, false],
+    [[], { code: null }, false],
+    // A retry_on list replaces the default, both ways.
+    [['HTTP_5XX'], { code: 'DUMMY_FAILURE', retryable: true }, false],
+    [['HTTP_4XX'], { code: 'HTTP_4XX', httpStatus: 409, retryable: false }, true],
+    [['ERROR_CODE:DUMMY_FAILURE'], { code: 'DUMMY_FAILURE', retryable: false }, true],
+  ];
+  it.each(cases)('retry_on %j with %j → %s', (retryOn, failure, expected) => {
+    expect(shouldRetry(retryOn, failure)).toBe(expected);
+  });
+  it('transient codes are the ones the README lists', () => {
+    expect([...TRANSIENT_CODES].sort()).toEqual(
+      ['CIRCUIT_OPEN', 'HTTP_429', 'HTTP_5XX', 'NETWORK', 'RETRYABLE', 'TIMEOUT', 'WORKER_LOST'].sort(),
+    );
+  });
+});
+
+describe('Retry-After is a floor on the backoff', () => {
+  const fixed = { backoffStrategy: 'FIXED' as const, backoffSeconds: 2, jitter: false };
+  it('a longer Retry-After wins, a shorter one changes nothing', () => {
+    expect(retryDelayMs(fixed, 1, Math.random, 9_000)).toBe(9_000);
+    expect(retryDelayMs(fixed, 1, Math.random, 500)).toBe(2_000);
+    expect(retryDelayMs(fixed, 1, Math.random, null)).toBe(2_000);
+  });
+  it('holds with jitter, and is itself capped at one hour', () => {
+    const j = { ...fixed, jitter: true };
+    for (let i = 0; i < 50; i++) expect(retryDelayMs(j, 1, Math.random, 5_000)).toBeGreaterThanOrEqual(5_000);
+    expect(retryDelayMs(fixed, 1, Math.random, 86_400_000)).toBe(3_600_000);
   });
 });
