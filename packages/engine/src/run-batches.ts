@@ -120,7 +120,9 @@ WITH input AS (
 -- a scheduled slot planned under the job's current version (one the job changed under is for
 -- startRun to check against the schedule as it is now);
 -- not a misfire the policy would skip or collapse; and, unless the job allows overlapping runs, with
--- no run of the job active (then only the earliest of the batch's runs of the job, below).
+-- no run of the job active (then only the earliest of the batch's runs of the job, below). A run
+-- with one active is for startRun whatever its trigger: there the overlap policy skips, buffers or
+-- cancels — and a retry attempt waits (it continues a run that already started).
 cand AS MATERIALIZED (
   SELECT r.ctid AS run_ctid, r.id, r.job_id, r.attempt, r.scheduled_time, r.idempotency_key, r.trigger,
          r.trigger_payload, j.xmin AS job_xmin, j.version AS job_version, j.allow_scheduled,

@@ -103,8 +103,9 @@ export async function settleOnceJob(tx: Tx, jobId: string, status: 'CANCELLED' |
  * that waited longer than the misfire threshold for a free worker follows the misfire policy (IGNORE
  * skips it; FIRE_NOW runs only the latest of the job's late slots); a slot that comes due while
  * another run of the job is active follows the overlap policy (SKIP, BUFFER_ONE, BUFFER_ALL,
- * CANCEL_OTHER, ALLOW_ALL). Otherwise the run becomes RUNNING with a fresh lock token that its
- * finish must present.
+ * CANCEL_OTHER, ALLOW_ALL) — except a retry attempt, which continues a run that already started:
+ * it waits for the active run under every policy but ALLOW_ALL, and is never skipped. Otherwise
+ * the run becomes RUNNING with a fresh lock token that its finish must present.
  *
  * This is the complete, transactional gate. A worker normally goes through `createRunRecorder`,
  * whose batched statement decides the common cases itself and hands every other one to this.
@@ -201,6 +202,14 @@ export async function startRun(
         SELECT id, reason FROM job_runs WHERE job_id = ${run.job_id} AND status = 'RUNNING' AND id <> ${run.id}`;
       if (active.length > 0) {
         const ids = active.map((a) => a.id);
+        // A retry attempt continues a run that already started (its chain must end in a success, a
+        // DLQ entry or a recorded cancel): whatever the policy, it waits for the active run — never
+        // skipped (SKIP, BUFFER_ONE), and it does not cancel a newer run (CANCEL_OTHER).
+        if (run.trigger === 'RETRY') {
+          const reason = `${BUFFERED} ${ids.join(', ')} (a retry attempt waits; policy ${run.overlap_policy})`;
+          await tx.$executeRaw`UPDATE job_runs SET reason = ${reason}, updated_at = now() WHERE id = ${run.id}`;
+          return { action: 'DEFER', reason, cancel: [] };
+        }
         switch (run.overlap_policy) {
           case 'SKIP': {
             const reason = `overlap: run ${ids.join(', ')} still active (policy SKIP)`;

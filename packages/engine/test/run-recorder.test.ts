@@ -3,6 +3,7 @@ import { createPool, type Pool, type TriggerSource } from '@chronos/db';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { finishRunsBatch, startRunsBatch } from '../src/run-batches.ts';
 import {
+  BUFFERED,
   PAUSED_BEFORE_START,
   createRunRecorder,
   finishRun,
@@ -77,7 +78,10 @@ async function queued(
   return rows.map((r) => r.id);
 }
 
-async function jobWith(overlapPolicy: 'ALLOW_ALL' | 'SKIP', schedule = {}): Promise<string> {
+type OverlapPolicy = 'SKIP' | 'BUFFER_ONE' | 'BUFFER_ALL' | 'CANCEL_OTHER' | 'ALLOW_ALL';
+const OVERLAP_POLICIES: OverlapPolicy[] = ['SKIP', 'BUFFER_ONE', 'BUFFER_ALL', 'CANCEL_OTHER', 'ALLOW_ALL'];
+
+async function jobWith(overlapPolicy: OverlapPolicy, schedule = {}): Promise<string> {
   const jobId = await createJob(h, { intervalSeconds: 60, ...schedule });
   await h.db.job.update({ where: { id: jobId }, data: { overlapPolicy } });
   return jobId;
@@ -458,4 +462,173 @@ describe('the batched statement and the full gate agree', () => {
       expect(await h.db.notification.count({ where: { jobId } })).toBe(0);
     },
   );
+
+  // A retry attempt continues a run that already started: with another run of its job active, the
+  // statement leaves it to the full gate (as it does any run with one active), and the gate makes it
+  // wait under every policy but ALLOW_ALL (where the statement starts it) — never skips it, never
+  // has it cancel the active run.
+  const retryCases = OVERLAP_POLICIES.flatMap((policy) => [
+    {
+      policy,
+      trigger: 'RETRY' as const,
+      statement: policy === 'ALLOW_ALL' ? 'RUN' : 'SLOW',
+      decision: policy === 'ALLOW_ALL' ? { action: 'RUN' } : { action: 'DEFER', cancel: [] },
+    },
+  ]);
+  it.each(retryCases)(
+    'a $trigger attempt while another run of its $policy job is active: the statement answers $statement; the recorder and startRun decide $decision.action',
+    async (c) => {
+      const jobId = await jobWith(c.policy);
+      const active = await waiting(jobId, 'MANUAL');
+      expect(
+        await startRun(h.db, { runId: active, workerId: 'w0', misfireThresholdSeconds: 60 }),
+      ).toMatchObject({ action: 'RUN' });
+      const viaStatement = await waiting(jobId, c.trigger);
+      const viaRecorder = await waiting(jobId, c.trigger);
+      const viaStartRun = await waiting(jobId, c.trigger);
+
+      const [alone] = await startRunsBatch(pool, [{ runId: viaStatement }], {
+        workerId: 'w1',
+        misfireThresholdSeconds: 60,
+      });
+      expect(alone?.outcome).toBe(c.statement);
+      expect((await run(viaStatement)).status).toBe(c.statement === 'RUN' ? 'RUNNING' : 'QUEUED');
+
+      const decisions = [
+        await recorder().start(viaRecorder, { jobId }),
+        await startRun(h.db, { runId: viaStartRun, workerId: 'w1', misfireThresholdSeconds: 60 }),
+      ];
+      for (const d of decisions) expect(d).toMatchObject(c.decision);
+      if (c.policy === 'ALLOW_ALL') return;
+      for (const id of [viaStatement, viaRecorder, viaStartRun]) {
+        const r = await run(id);
+        expect(r.status).toBe('QUEUED');
+        if (id !== viaStatement) expect(r.reason).toMatch(new RegExp(`^${BUFFERED} ${active}`));
+      }
+      expect((await run(active)).status).toBe('RUNNING');
+    },
+  );
+});
+
+describe('a retry is never lost: every failure chain ends in a success, a DLQ entry or a recorded cancel', () => {
+  const cases = OVERLAP_POLICIES.flatMap((policy) =>
+    (['SUCCESS', 'DLQ'] as const).map((end) => ({
+      policy,
+      end,
+      meanwhile: policy === 'ALLOW_ALL' ? 'runs beside it' : 'waits for it',
+    })),
+  );
+  it.each(cases)(
+    "$policy: run A's retry, due while run B runs, $meanwhile (never SKIPPED_OVERLAP); A's chain ends in $end",
+    async ({ policy, end }) => {
+      const jobId = await jobWith(policy);
+      await h.db.retryPolicy.create({ data: { jobId, maxAttempts: 2, backoffSeconds: 0, jitter: false } });
+      const rec = recorder();
+      const transient = {
+        status: 'FAILURE',
+        errorCode: 'NETWORK',
+        retryable: true,
+        errorMessage: 'reset',
+      } as const;
+
+      // Run A fails; its retry is due at once.
+      const [a] = await queued(jobId);
+      const [aStarted] = await startAll(rec, [a!]);
+      const failed = await rec.finish({ runId: a!, jobId, lockToken: aStarted!.lockToken, ...transient }, []);
+      const retryId = failed.retry!.runId;
+      // Run B (a manual trigger) starts before the retry reaches a worker.
+      const [b] = await queued(jobId, 1, { trigger: 'MANUAL' });
+      const [bStarted] = await startAll(rec, [b!]);
+
+      let retry = await rec.start(retryId, { jobId });
+      if (policy === 'ALLOW_ALL') expect(retry.action).toBe('RUN');
+      else {
+        // It waits (the worker asks again later) for as long as B runs, and cancels nothing.
+        for (let i = 0; i < 2; i++) {
+          expect(retry).toMatchObject({ action: 'DEFER', cancel: [] });
+          expect((await run(retryId)).status).toBe('QUEUED');
+          retry = await rec.start(retryId, { jobId });
+        }
+        expect(retry).toMatchObject({ action: 'DEFER', cancel: [] });
+      }
+      expect(
+        (await rec.finish({ runId: b!, jobId, lockToken: bStarted!.lockToken, status: 'SUCCESS' }, []))
+          .accepted,
+      ).toBe(true);
+      if (retry.action !== 'RUN') retry = await rec.start(retryId, { jobId });
+      if (retry.action !== 'RUN') throw new Error(`retry not started: ${JSON.stringify(retry)}`);
+      const last = await rec.finish(
+        {
+          runId: retryId,
+          jobId,
+          lockToken: retry.lockToken,
+          ...(end === 'SUCCESS' ? { status: 'SUCCESS' as const } : transient),
+        },
+        [],
+      );
+      expect(last.accepted).toBe(true);
+
+      const chain = await h.db.jobRun.findMany({
+        where: { idempotencyKey: (await run(a!)).idempotencyKey },
+        orderBy: { attempt: 'asc' },
+      });
+      expect(chain.map((r) => [r.attempt, r.trigger, r.status])).toEqual([
+        [1, 'SCHEDULED', 'FAILURE'],
+        [2, 'RETRY', end === 'SUCCESS' ? 'SUCCESS' : 'FAILURE'],
+      ]);
+      expect(await h.db.jobRun.count({ where: { jobId, status: 'SKIPPED_OVERLAP' } })).toBe(0);
+      const dlq = await h.db.dlqEvent.findMany({ where: { jobId } });
+      expect(dlq.map((d) => d.runId)).toEqual(end === 'DLQ' ? [retryId] : []);
+      const dead = await h.db.notification.count({ where: { jobId, templateCode: 'RUN_DEAD_LETTERED' } });
+      expect(dead).toBe(end === 'DLQ' ? 1 : 0);
+    },
+  );
+
+  it('BUFFER_ONE: a retry attempt waits even when another run already waits (that one is the buffered one)', async () => {
+    const jobId = await jobWith('BUFFER_ONE');
+    await h.db.retryPolicy.create({ data: { jobId, maxAttempts: 2, backoffSeconds: 0, jitter: false } });
+    const rec = recorder();
+    const [a] = await queued(jobId);
+    const [aStarted] = await startAll(rec, [a!]);
+    const failed = await rec.finish(
+      { runId: a!, jobId, lockToken: aStarted!.lockToken, status: 'FAILURE', errorCode: 'HTTP_5XX' },
+      [],
+    );
+    const [b, c] = await queued(jobId, 2, { trigger: 'MANUAL' });
+    const [bStarted] = await startAll(rec, [b!]);
+    expect(await rec.start(c!, { jobId })).toMatchObject({ action: 'DEFER' });
+    // A third fresh run is skipped by BUFFER_ONE; the retry is not.
+    const [d] = await queued(jobId, 1, { trigger: 'MANUAL' });
+    expect(await rec.start(d!, { jobId })).toMatchObject({ action: 'SKIPPED', status: 'SKIPPED_OVERLAP' });
+    expect(await rec.start(failed.retry!.runId, { jobId })).toMatchObject({ action: 'DEFER', cancel: [] });
+    expect((await run(failed.retry!.runId)).status).toBe('QUEUED');
+    await rec.finish({ runId: b!, jobId, lockToken: bStarted!.lockToken, status: 'SUCCESS' }, []);
+    expect(await rec.start(failed.retry!.runId, { jobId })).toMatchObject({ action: 'RUN' });
+  });
+
+  it('CANCEL_OTHER: a newer run cancels a running retry attempt, and the chain ends in the recorded cancel', async () => {
+    const jobId = await jobWith('CANCEL_OTHER');
+    await h.db.retryPolicy.create({ data: { jobId, maxAttempts: 3, backoffSeconds: 0, jitter: false } });
+    const rec = recorder();
+    const [a] = await queued(jobId);
+    const [aStarted] = await startAll(rec, [a!]);
+    const failed = await rec.finish(
+      { runId: a!, jobId, lockToken: aStarted!.lockToken, status: 'FAILURE', errorCode: 'TIMEOUT' },
+      [],
+    );
+    const retryId = failed.retry!.runId;
+    const [retry] = await startAll(rec, [retryId]);
+    // A newer run comes: under CANCEL_OTHER it waits for the retry attempt, which it cancels.
+    const [c] = await queued(jobId, 1, { trigger: 'MANUAL' });
+    expect(await rec.start(c!, { jobId })).toMatchObject({ action: 'DEFER', cancel: [retryId] });
+    // The worker of the retry aborts it on the cancel request and records it.
+    await rec.finish({ runId: retryId, jobId, lockToken: retry!.lockToken, status: 'CANCELLED' }, []);
+    expect(await rec.start(c!, { jobId })).toMatchObject({ action: 'RUN' });
+    const chain = await h.db.jobRun.findMany({
+      where: { idempotencyKey: (await run(a!)).idempotencyKey },
+      orderBy: { attempt: 'asc' },
+    });
+    expect(chain.map((r) => r.status)).toEqual(['FAILURE', 'CANCELLED']);
+    expect(await h.db.dlqEvent.count({ where: { jobId } })).toBe(0);
+  });
 });
