@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '@chronos/config';
-import { JOB_TYPES, createSecretBox, keyIdOf, parseEncryptionKey, type Service } from '@chronos/core';
+import {
+  RUNNABLE_JOB_TYPES,
+  createSecretBox,
+  keyIdOf,
+  parseEncryptionKey,
+  type Service,
+} from '@chronos/core';
 import { createDb, type Db } from '@chronos/db';
 import { closeQueues, createQueues, createRedis, pingRedis, type QueueSet } from '@chronos/queue';
 import { openStorage } from '@chronos/storage';
@@ -124,8 +130,9 @@ export function createApiServer(config: Config, log: Logger): ApiServer {
       redis = createRedis(config.redis.url, { name: 'chronos-api', failFast: true });
       const redisWatch = watchRedis(redis, log);
       await pingRedis(redis, config.redis.url);
-      // Every type's queue, whatever WORKER_TYPES says: the API triggers and shows runs of all types.
-      queues = createQueues({ connection: redis, prefix: config.redis.prefix, types: JOB_TYPES });
+      // Every runnable type's queue, whatever WORKER_TYPES says: the API triggers and shows runs of
+      // all of them. Types without an executor get none (no empty queue in Bull Board or /metrics).
+      queues = createQueues({ connection: redis, prefix: config.redis.prefix, types: RUNNABLE_JOB_TYPES });
       redisWatch.watchQueues(queues);
       const opened = await openStorage(config);
       stopStorage = opened.stop;

@@ -165,13 +165,16 @@ describe('POST /jobs', () => {
     expect(await t.db.job.count()).toBe(before);
   });
 
-  it('refuses job types without a payload schema in this version, naming `type`', async () => {
-    const res = await t.call('post', '/jobs', {
-      token: alice.token,
-      body: { ...dummyJob('mq'), type: 'MESSAGE_QUEUE' },
-    });
-    expect(res.status).toBe(400);
-    expect(paths(res)).toEqual(['type']);
+  it('refuses job types without an executor in this version with a 400 naming `type` and the type', async () => {
+    for (const type of ['MESSAGE_QUEUE', 'EMAIL', 'REPORT', 'DB_TO_KAFKA']) {
+      const res = await t.call('post', '/jobs', {
+        token: alice.token,
+        body: { ...dummyJob(`no-${type}`), type },
+      });
+      expect(res.status).toBe(400);
+      expect(paths(res)).toEqual(['type']);
+      expect(res.text).toContain(`${type} jobs cannot be defined in this version`);
+    }
   });
 
   it('answers 409 for a second job of the same name and owner; another owner may use the name', async () => {

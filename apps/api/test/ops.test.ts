@@ -141,6 +141,8 @@ describe('/metrics', () => {
       expect(sample(text, 'chronos_queue_jobs', { type: 'HTTP', state: 'wait' })).toBe(1);
       expect(sample(text, 'chronos_queue_jobs', { type: 'HTTP', state: 'delayed' })).toBe(1);
       expect(sample(text, 'chronos_queue_jobs', { type: 'DUMMY', state: 'wait' })).toBe(0);
+      // Types without an executor have no queue, so no series.
+      expect(sample(text, 'chronos_queue_jobs', { type: 'EMAIL', state: 'wait' })).toBeUndefined();
     } finally {
       await queue.obliterate({ force: true });
     }

@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '@chronos/config';
-import type { JobTypeName } from '@chronos/core';
+import type { JobTypeName, RunnableJobType } from '@chronos/core';
 import {
   createCacheExecutor,
   createDatabaseExecutor,
@@ -41,8 +41,9 @@ function scriptHiddenPaths(config: Config): string[] {
 }
 
 /**
- * One executor per job type this version implements; a type without one fails its runs with
- * "no executor for … jobs". The map's type makes a forgotten wiring visible in review.
+ * One executor per job type this version runs (`RUNNABLE_JOB_TYPES`): the map's type makes a
+ * forgotten wiring a compile error. Config refuses to serve any other type; a run of one that still
+ * reaches a worker fails with "no executor for … jobs".
  */
 export function createExecutorRegistry(config: Config): ExecutorRegistry {
   // Guarded SQL (COPY … PROGRAM, server files, CALL, …) and superuser accounts are refused unless
@@ -64,7 +65,7 @@ export function createExecutorRegistry(config: Config): ExecutorRegistry {
     visiblePaths: config.worker.scriptVisiblePaths.map(parseVisiblePath),
     hiddenPaths: scriptHiddenPaths(config),
   });
-  const map: Partial<Record<JobTypeName, ExecutorFn>> = {
+  const map: Record<RunnableJobType, ExecutorFn> = {
     HTTP: runHttp as ExecutorFn,
     DUMMY: runDummy as ExecutorFn,
     CACHE: cache as ExecutorFn,
@@ -75,7 +76,7 @@ export function createExecutorRegistry(config: Config): ExecutorRegistry {
     SCRIPT: script as ExecutorFn,
   };
   return {
-    executorFor: (type) => map[type],
+    executorFor: (type) => (type in map ? map[type as RunnableJobType] : undefined),
     async problems(types) {
       const problem = types.includes('SCRIPT') ? await script.preflight() : null;
       return problem ? { SCRIPT: problem } : {};

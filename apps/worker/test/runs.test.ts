@@ -39,13 +39,13 @@ beforeAll(async () => {
   tdb = await createTestDatabase('worker-runs');
   s3 = await startTestStorage('worker-runs');
   redis = createRedis('redis://127.0.0.1:6379');
-  queues = createQueues({ connection: redis, prefix, types: ['DUMMY', 'HTTP', 'MESSAGE_QUEUE', 'SCRIPT'] });
+  queues = createQueues({ connection: redis, prefix, types: ['DUMMY', 'HTTP', 'SCRIPT'] });
   ownerId = newId();
   await tdb.db.user.create({ data: { id: ownerId, email: 'owner@example.test', passwordHash: 'x' } });
   const config = loadConfig({
     DATABASE_URL: tdb.url,
     REDIS_PREFIX: prefix,
-    WORKER_TYPES: 'DUMMY,HTTP,MESSAGE_QUEUE,SCRIPT',
+    WORKER_TYPES: 'DUMMY,HTTP,SCRIPT',
     HTTP_ALLOW_HOSTS: '127.0.0.1',
     ENCRYPTION_KEY: ENCRYPTION_KEY,
     WORKER_ID: 'runner-1',
@@ -181,17 +181,21 @@ describe('a scheduled slot, end to end', () => {
     expect(run?.status).toBe('CANCELLED');
   });
 
-  it('a type without an executor in this version fails with a clear message', async () => {
-    const { id } = await createJob(deps(), {
+  it('a type without an executor in this version cannot be defined: nothing is written, nothing runs', async () => {
+    const before = await tdb.db.job.count();
+    const refused = createJob(deps(), {
       ownerId,
       name: 'mq',
       type: 'MESSAGE_QUEUE',
       schedule: { type: 'ONCE', runAt: new Date() },
     });
-    await tick();
-    const [run] = await finished(id);
-    expect(run?.status).toBe('FAILURE');
-    expect(run?.errorMessage).toBe('no executor for MESSAGE_QUEUE jobs in this version of Chronos');
+    await expect(refused).rejects.toThrow('MESSAGE_QUEUE jobs cannot be defined in this version');
+    await expect(refused).rejects.toMatchObject({ issues: [{ path: 'type' }] });
+    expect(await tdb.db.job.count()).toBe(before);
+    // And no worker could take one: config refuses to serve it (packages/config tests).
+    expect(() => loadConfig({ WORKER_TYPES: 'DUMMY,MESSAGE_QUEUE' })).toThrow(
+      /MESSAGE_QUEUE jobs cannot run/,
+    );
   });
 
   /** A SCRIPT job whose slot is an hour away (only triggers run it). */

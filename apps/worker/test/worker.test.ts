@@ -1,5 +1,5 @@
 import { loadConfig } from '@chronos/config';
-import { newId, queueName } from '@chronos/core';
+import { RUNNABLE_JOB_TYPES, newId, queueName } from '@chronos/core';
 import { createTestDatabase, type TestDatabase } from '@chronos/db/testing';
 import { createRedis } from '@chronos/queue';
 import { Queue, QueueEvents, type Processor } from 'bullmq';
@@ -66,10 +66,15 @@ describe('a worker process', () => {
     expect(await workerNames(queue('HTTP').q)).toEqual([]);
   });
 
-  it('serves all ten types by default', async () => {
-    const { service } = setup({});
+  it('serves every type with an executor by default, and none of the types without one', async () => {
+    const { service, prefix } = setup({});
     await service.start();
-    expect(service.workers.size).toBe(10);
+    expect([...service.workers.keys()]).toEqual([...RUNNABLE_JOB_TYPES]);
+    for (const type of ['EMAIL', 'REPORT', 'MESSAGE_QUEUE', 'DB_TO_KAFKA'] as const) {
+      expect(service.workers.has(type)).toBe(false);
+      // No queue of theirs exists in Redis either (nothing to show empty in Bull Board).
+      expect(await redis.keys(`${prefix}:${queueName(type)}:*`)).toEqual([]);
+    }
   });
 
   it('on stop lets an in-flight job finish before closing', async () => {

@@ -1,8 +1,10 @@
 import {
   DATABASE_SQL_CONSTRUCTS,
   JOB_TYPES,
+  RUNNABLE_JOB_TYPES,
   type DatabaseSqlConstruct,
   type JobTypeName,
+  type RunnableJobType,
 } from '@chronos/core';
 import { z } from 'zod';
 import { trustProxySetting, type TrustProxy } from './trust-proxy.ts';
@@ -172,16 +174,31 @@ const envSchema = z.object({
         .split(',')
         .map((s) => s.trim().toUpperCase())
         .filter(Boolean);
-      if (items.length === 0 || items.includes('ALL')) return [...JOB_TYPES];
+      // "all": every type this version can run. A type without an executor is refused rather
+      // than served: its runs could only fail, and a worker claiming it would be a lie.
+      if (items.length === 0 || items.includes('ALL')) return [...RUNNABLE_JOB_TYPES];
       const unknown = items.filter((t) => !(JOB_TYPES as readonly string[]).includes(t));
-      if (unknown.length > 0) {
+      const notRunnable = items.filter(
+        (t) =>
+          (JOB_TYPES as readonly string[]).includes(t) &&
+          !(RUNNABLE_JOB_TYPES as readonly string[]).includes(t),
+      );
+      if (unknown.length > 0 || notRunnable.length > 0) {
         ctx.addIssue({
           code: 'custom',
-          message: `unknown job type ${unknown.join(', ')}; use "all" or a list of ${JOB_TYPES.join(', ')}`,
+          message: [
+            unknown.length > 0 ? `unknown job type ${unknown.join(', ')}` : '',
+            notRunnable.length > 0
+              ? `${notRunnable.join(', ')} jobs cannot run in this version (no executor)`
+              : '',
+          ]
+            .filter(Boolean)
+            .join('; ')
+            .concat(`; use "all" or a list of ${RUNNABLE_JOB_TYPES.join(', ')}`),
         });
         return z.NEVER;
       }
-      return [...new Set(items)] as JobTypeName[];
+      return [...new Set(items)] as RunnableJobType[];
     }),
   /** `10`, or a default plus per-type values: `10,HTTP=50,SCRIPT=2`. */
   WORKER_CONCURRENCY: z
@@ -340,7 +357,8 @@ export interface Config {
   readonly rabbitmqUrl: string;
   readonly kafkaBrokers: readonly string[];
   readonly worker: {
-    readonly types: readonly JobTypeName[];
+    /** The types served: only types this version can run (`RUNNABLE_JOB_TYPES`). */
+    readonly types: readonly RunnableJobType[];
     /** Parallel runs per served type and process. */
     readonly concurrency: {
       readonly default: number;

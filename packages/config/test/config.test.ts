@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { RUNNABLE_JOB_TYPES } from '@chronos/core';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../src/index.ts';
 
@@ -19,8 +20,9 @@ describe('loadConfig', () => {
     expect(c.databaseUrl).toBe('postgresql://postgres@127.0.0.1:5432/chronos');
     expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'chronos' });
     expect(c.http.port).toBe(3000);
-    expect(c.worker.types).toHaveLength(10);
-    expect(c.worker.types).toContain('DB_TO_KAFKA');
+    // "all" is every type with an executor, and only those.
+    expect(c.worker.types).toEqual([...RUNNABLE_JOB_TYPES]);
+    expect(c.worker.types).not.toContain('DB_TO_KAFKA');
     expect(c.scheduler).toEqual({
       tickMs: 1000,
       horizonSeconds: 60,
@@ -71,6 +73,19 @@ describe('loadConfig', () => {
       /WORKER_CONCURRENCY must be a number 1-1000/,
     );
     expect(c.redis.prefix).toBe('test-1');
+  });
+
+  it('refuses WORKER_TYPES naming a type without an executor, in one line naming it', () => {
+    const issues = issuesOf({ WORKER_TYPES: 'HTTP,email, DB_TO_KAFKA' });
+    expect(issues).toHaveLength(1);
+    expect(issues[0]?.variable).toBe('WORKER_TYPES');
+    expect(issues[0]?.message).toBe(
+      'EMAIL, DB_TO_KAFKA jobs cannot run in this version (no executor); use "all" or a list of ' +
+        'HTTP, DATABASE, FILE_SYSTEM, CACHE, SCRIPT, DUMMY',
+    );
+    expect(() => loadConfig({ WORKER_TYPES: 'REPORT' })).toThrow(
+      /^[^\n]*WORKER_TYPES REPORT jobs cannot run/,
+    );
   });
 
   it('names every bad variable and why, without echoing passwords', () => {

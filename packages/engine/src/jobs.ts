@@ -1,8 +1,8 @@
 import {
   ValidationError,
+  isRunnableJobType,
   newId,
   parsePayload,
-  payloadSchemas,
   triggerInCode,
   validateSchedule,
   type FieldIssue,
@@ -30,17 +30,19 @@ export type JobDefinitionRow = Prisma.JobGetPayload<{ include: typeof JOB_DEFINI
  * A payload as job_payloads columns: validated by the type's schema (defaults applied, field paths
  * under `pathPrefix`), with absent and null values left out so the columns take their defaults. A
  * code field (SCRIPT `scriptContent`, DATABASE `query`) may not insert a trigger's values
- * (`triggerInCode`). Types without a schema in this version pass through unchecked.
+ * (`triggerInCode`). A type this version cannot run is refused.
  */
 export function payloadColumns(
   type: JobTypeName,
   input: Record<string, unknown>,
   pathPrefix = 'payload',
 ): Record<string, unknown> {
-  const parsed =
-    type in payloadSchemas
-      ? (parsePayload(type as keyof typeof payloadSchemas, input, pathPrefix) as Record<string, unknown>)
-      : input;
+  // A type without an executor could only fail: it cannot be defined (RUNNABLE_JOB_TYPES).
+  if (!isRunnableJobType(type))
+    throw new ValidationError(`${type} jobs cannot be defined in this version`, [
+      { path: 'type', message: `${type} jobs cannot be defined in this version (no executor yet)` },
+    ]);
+  const parsed = parsePayload(type, input, pathPrefix) as Record<string, unknown>;
   const code = triggerInCode(type, parsed);
   if (code)
     throw new ValidationError(`${pathPrefix}.${code.field} ${code.message}`, [

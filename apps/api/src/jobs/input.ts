@@ -1,6 +1,6 @@
 // Request bodies of /jobs turned into engine inputs: POST → CreateJobInput, PUT / PATCH → JobUpdate
 // (PATCH merged onto the stored definition first), with the API's rules on ownership and secrets.
-import { ValidationError, payloadSchemas, type JobTypeName } from '@chronos/core';
+import { RUNNABLE_JOB_TYPES, ValidationError, isRunnableJobType, type JobTypeName } from '@chronos/core';
 import type { Db, Prisma } from '@chronos/db';
 import {
   type CreateJobInput,
@@ -15,11 +15,14 @@ import { retryFields, scheduleFields, storedPayload } from './definition.ts';
 import type { JobDefinitionBody, JobPatchBody, ScheduleBody } from './schemas.ts';
 import { restoreMasked } from './secrets.ts';
 
-/** Refuses types whose payload this version cannot validate (they could never be checked). */
+/** Refuses types this version cannot run (no payload schema, no executor): they could only fail. */
 function assertDefinableType(type: JobTypeName): void {
-  if (!(type in payloadSchemas))
+  if (!isRunnableJobType(type))
     throw new ValidationError(`${type} jobs cannot be defined in this version`, [
-      { path: 'type', message: `${type} jobs cannot be defined in this version (no payload schema yet)` },
+      {
+        path: 'type',
+        message: `${type} jobs cannot be defined in this version (no executor yet); types that run: ${RUNNABLE_JOB_TYPES.join(', ')}`,
+      },
     ]);
 }
 

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { ValidationError, type FieldIssue } from '../errors.ts';
-import type { JobTypeName } from '../job-types.ts';
+import type { JobTypeName, RunnableJobType } from '../job-types.ts';
 import { cachePayloadSchema } from './cache-payload.ts';
 import { databasePayloadSchema } from './database-payload.ts';
 import { dummyPayloadSchema } from './dummy-payload.ts';
@@ -16,7 +16,10 @@ export * from './http-payload.ts';
 export * from './script-payload.ts';
 export { hasTemplate, templatedHttpUrlSchema, triggerInCode } from './template.ts';
 
-/** The payload schema of each job type that has one in this version. */
+/**
+ * The payload schema of each job type this version runs: exactly `RUNNABLE_JOB_TYPES` (`satisfies`
+ * refuses a missing type and, the literal's excess-property check, an extra one).
+ */
 export const payloadSchemas = {
   HTTP: httpPayloadSchema,
   DUMMY: dummyPayloadSchema,
@@ -24,7 +27,7 @@ export const payloadSchemas = {
   DATABASE: databasePayloadSchema,
   FILE_SYSTEM: fileSystemPayloadSchema,
   SCRIPT: scriptPayloadSchema,
-} as const;
+} as const satisfies Record<RunnableJobType, z.ZodType>;
 
 type PayloadSchemas = typeof payloadSchemas;
 export type PayloadSchemaFor<T extends JobTypeName> = T extends keyof PayloadSchemas
