@@ -60,7 +60,8 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 }
 
 /**
- * Serves the S3 protocol (s3rver) over `directory` on host:port. Rejects with the listen error
+ * Serves the S3 protocol (s3rver, patched by patches/s3rver@3.7.1.patch: its listings past one page
+ * failed on OpenSSL 3, and it ignored encoding-type=url) over `directory` on host:port. Rejects with the listen error
  * (`code: 'EADDRINUSE'` when the port is taken).
  */
 export async function startLocalS3({
