@@ -413,6 +413,46 @@ describe('retries follow the failure class', () => {
       server.close();
     }
   });
+
+  it("with overlap SKIP, two triggered runs failing in turn: each one's retries wait for the other, and both chains end in the DLQ", async () => {
+    const { id } = await createJob(deps(), {
+      ownerId,
+      name: 'two-chains',
+      type: 'DUMMY',
+      overlapPolicy: 'SKIP',
+      schedule: { type: 'ONCE', runAt: new Date(Date.now() + 3_600_000) },
+      payload: { metadata: { fail: 'retryable', sleepMs: 1500 } },
+      retryPolicy: { maxAttempts: 3, backoffSeconds: 1, jitter: false },
+    });
+    const a = await triggerRun(deps(), { jobId: id, trigger: 'MANUAL' });
+    // B is triggered while A waits for its retry: A's next attempts come due while B runs, and B's
+    // while A's run (how they interleave is up to the machine; what must hold is below).
+    await until('A to fail once', () =>
+      tdb.db.jobRun.findFirst({ where: { id: a.runId, status: 'FAILURE' } }),
+    );
+    const b = await triggerRun(deps(), { jobId: id, trigger: 'MANUAL' });
+    const dlq = await until(
+      'both chains to end',
+      async () => {
+        const rows = await tdb.db.dlqEvent.findMany({ where: { jobId: id } });
+        return rows.length >= 2 ? rows : null;
+      },
+      45_000,
+    );
+    const runs = await tdb.db.jobRun.findMany({ where: { jobId: id }, orderBy: [{ attempt: 'asc' }] });
+    expect(runs.filter((r) => r.status === 'SKIPPED_OVERLAP')).toEqual([]);
+    for (const first of [a.runId, b.runId]) {
+      const key = runs.find((r) => r.id === first)!.idempotencyKey;
+      const chain = runs.filter((r) => r.idempotencyKey === key);
+      expect(chain.map((r) => [r.attempt, r.status])).toEqual([
+        [1, 'FAILURE'],
+        [2, 'FAILURE'],
+        [3, 'FAILURE'],
+      ]);
+      expect(dlq.filter((d) => d.runId === chain[2]!.id)).toHaveLength(1);
+    }
+    expect(dlq).toHaveLength(2);
+  });
 });
 
 describe('pausing a job', () => {
