@@ -47,6 +47,7 @@ async function queueBacklog(db: Db, jobIds: readonly string[], backlog: number):
         type: 'DUMMY',
         runId: r.id,
         jobId: r.job_id,
+        jobName: 'throughput',
         key: r.idempotency_key,
         scheduledTime: r.scheduled_time,
         dueAt: r.due_at,

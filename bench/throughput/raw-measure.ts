@@ -29,6 +29,7 @@ export async function measureRaw(opts: MeasureOptions): Promise<Measurement> {
       type: 'DUMMY',
       runId: newId(),
       jobId,
+      jobName: 'throughput',
       key: `tp-${i}`,
       scheduledTime: now,
       dueAt: now,

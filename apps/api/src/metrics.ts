@@ -216,7 +216,7 @@ export function registerJobMetrics(registry: Registry, src: JobMetricsSource): v
 
   new Gauge({
     name: 'chronos_queue_jobs',
-    help: 'BullMQ jobs per job type queue and state (wait + prioritized = backlog)',
+    help: 'BullMQ jobs per job type queue and state (wait + prioritized = backlog; failed = runs that ended FAILURE or TIMEOUT, kept 7 days)',
     labelNames: ['type', 'state'] as const,
     registers,
     collect: guarded('queues', async (g) => {

@@ -446,6 +446,7 @@ describe('POST /runs/:id/cancel', () => {
           type: 'DUMMY',
           runId: run.id,
           jobId: aliceJob,
+          jobName: 'alice-job',
           key: run.idempotencyKey,
           scheduledTime: due,
           dueAt: due,

@@ -26,7 +26,7 @@ import {
   type RunRecorder,
 } from '@chronos/engine';
 import type { CircuitBreakers, ExecContext, ExecResult, OutboundPolicy } from '@chronos/executors';
-import { DelayedError, type Job, type Processor } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
@@ -308,6 +308,17 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
           exitCode: fields.exitCode,
         });
         keepContext(done.accepted, status, { errorMessage: message, errorCode });
+        // A failed run fails its BullMQ job too, with the run's (masked) error, once its end is
+        // recorded: Bull Board's FAILED tab and the queue's failed count tell the truth. BullMQ never
+        // retries it (UnrecoverableError): Chronos has already queued the next attempt or
+        // dead-lettered the run. A cancel is not a failure (neither retried nor dead-lettered): its
+        // BullMQ job completes, as does an attempt whose end was not accepted (not its to record).
+        if (done.accepted && status !== 'CANCELLED') {
+          const failed = new UnrecoverableError(message);
+          // What Bull Board shows as the trace: the run's failure, not the worker's stack.
+          failed.stack = `${status}${errorCode && errorCode !== status ? ` (${errorCode})` : ''}: ${message}`;
+          throw failed;
+        }
         return { started: true, status };
       } finally {
         clearTimeout(timer);

@@ -21,12 +21,13 @@ export async function replayDlqEvent(
         status: string;
         replay_count: number;
         type: string;
+        job_name: string;
         version: number;
         job_status: string;
       }[]
     >`
-      SELECT d.id, d.job_id, d.status::text AS status, d.replay_count, j.type::text AS type, j.version,
-             j.status::text AS job_status
+      SELECT d.id, d.job_id, d.status::text AS status, d.replay_count, j.type::text AS type, j.name AS job_name,
+             j.version, j.status::text AS job_status
         FROM dlq_events d JOIN jobs j ON j.id = d.job_id WHERE d.id = ${dlqEventId} FOR UPDATE OF d`;
     if (!ev) throw new NotFoundError('DLQ event', dlqEventId);
     // As a trigger is: a paused job starts nothing (a replay that raced a pause is skipped by the gate).
@@ -55,7 +56,7 @@ export async function replayDlqEvent(
     });
     await tx.dlqEvent.update({ where: { id: ev.id }, data: { replayCount: n } });
     await opts.withinTransaction?.(tx, { runId, jobId: ev.job_id });
-    return { runId, jobId: ev.job_id, key, type: ev.type, now };
+    return { runId, jobId: ev.job_id, jobName: ev.job_name, key, type: ev.type, now };
   });
   if (isJobType(out.type))
     await enqueueRuns(
@@ -65,6 +66,7 @@ export async function replayDlqEvent(
           type: out.type as JobTypeName,
           runId: out.runId,
           jobId: out.jobId,
+          jobName: out.jobName,
           key: out.key,
           scheduledTime: out.now,
           dueAt: out.now,

@@ -31,6 +31,7 @@ type Tx = Prisma.TransactionClient;
 interface LockedJob extends ScheduleRow {
   schedule_id: number;
   job_id: string;
+  name: string;
   type: JobTypeName;
   status: string;
   version: number;
@@ -50,8 +51,8 @@ async function lockJob(tx: Tx, jobId: string): Promise<LockedJob | null> {
   const rows = await tx.$queryRawUnsafe<LockedJob[]>(
     `SELECT s.id AS schedule_id, j.id AS job_id, ${lockColumns}, s.last_fire_at,
             s.resume_policy::text AS resume_policy, s.misfire_max_catch_up, s.jitter_seconds,
-            j.type::text AS type, j.status::text AS status, j.version, j.allow_scheduled, j.paused_at,
-            now() AS db_now
+            j.name, j.type::text AS type, j.status::text AS status, j.version, j.allow_scheduled,
+            j.paused_at, now() AS db_now
        FROM jobs j JOIN job_schedules s ON s.job_id = j.id
       WHERE j.id = $1
         FOR UPDATE OF s, j`,
@@ -360,6 +361,7 @@ export async function resumeJob(
           type: job.type,
           runId: q.id,
           jobId,
+          jobName: job.name,
           key: q.idempotency_key,
           scheduledTime: q.scheduled_time,
           dueAt: q.due_at,
@@ -452,7 +454,7 @@ export async function backfillJob(
       );
       const result = { enqueued: queued.length, deduplicated: times.length - queued.length, truncated };
       await opts.withinTransaction?.(tx, result);
-      return { type: job.type, queued, result };
+      return { type: job.type, name: job.name, queued, result };
     },
     { timeout: 60_000 },
   );
@@ -463,6 +465,7 @@ export async function backfillJob(
       type: out.type,
       runId: q.id,
       jobId,
+      jobName: out.name,
       key: q.idempotency_key,
       scheduledTime: q.scheduled_time,
       dueAt: q.due_at,

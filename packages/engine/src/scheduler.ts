@@ -80,6 +80,7 @@ export interface Scheduler {
 interface ClaimedRow extends ScheduleRow {
   id: number;
   job_id: string;
+  job_name: string;
   type: string;
   version: number;
   misfire_policy: MisfirePolicyName;
@@ -140,7 +141,8 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
         const rows = await tx.$queryRawUnsafe<ClaimedRow[]>(
           `SELECT s.id, s.job_id, ${claimColumns}, s.misfire_policy::text AS misfire_policy,
                   s.misfire_threshold_seconds, s.misfire_max_catch_up, s.jitter_seconds, s.last_fire_at,
-                  j.type::text AS type, j.version, now() AS db_now, clock_timestamp() AS db_clock
+                  j.type::text AS type, j.name AS job_name, j.version, now() AS db_now,
+                  clock_timestamp() AS db_clock
              FROM job_schedules s JOIN jobs j ON j.id = s.job_id
             WHERE s.next_fire_at <= now() + $1 * interval '1 millisecond'
             ORDER BY s.next_fire_at
@@ -220,14 +222,15 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
           updates.push({ id: row.id, next: plan.nextFireAt, last });
         }
         const queued = await recordSlots(tx, records);
-        const typeOf = new Map(rows.map((r) => [r.job_id, r.type]));
+        const jobOf = new Map(rows.map((r) => [r.job_id, r]));
         for (const q of queued) {
-          const type = typeOf.get(q.job_id);
-          if (!type || !isJobType(type)) continue;
+          const job = jobOf.get(q.job_id);
+          if (!job || !isJobType(job.type)) continue;
           items.push({
-            type: type as JobTypeName,
+            type: job.type as JobTypeName,
             runId: q.id,
             jobId: q.job_id,
+            jobName: job.job_name,
             key: q.idempotency_key,
             scheduledTime: q.scheduled_time,
             dueAt: q.due_at,
@@ -285,8 +288,10 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
         scheduled_time: Date;
         due_at: Date;
         type: string;
+        job_name: string;
       }[] = await db.$queryRaw`
-          SELECT r.id, r.job_id, r.idempotency_key, r.attempt, r.scheduled_time, r.due_at, j.type::text AS type
+          SELECT r.id, r.job_id, r.idempotency_key, r.attempt, r.scheduled_time, r.due_at, j.type::text AS type,
+                 j.name AS job_name
             FROM job_runs r JOIN jobs j ON j.id = r.job_id
            WHERE r.status = 'QUEUED' AND r.due_at <= now() + ${horizonMs} * interval '1 millisecond'
              AND (${cursor === null} OR (r.due_at, r.id) > (${cursor?.due ?? new Date(0)}::timestamptz, ${cursor?.id ?? ''}))
@@ -309,6 +314,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
             type: r.type,
             runId: r.id,
             jobId: r.job_id,
+            jobName: r.job_name,
             key: r.idempotency_key,
             attempt: r.attempt,
             scheduledTime: r.scheduled_time,

@@ -45,7 +45,15 @@ export async function triggerRun(
 ): Promise<TriggerResult> {
   const job = await deps.db.job.findUnique({
     where: { id: input.jobId },
-    select: { id: true, type: true, status: true, version: true, allowManual: true, allowWebhook: true },
+    select: {
+      id: true,
+      name: true,
+      type: true,
+      status: true,
+      version: true,
+      allowManual: true,
+      allowWebhook: true,
+    },
   });
   if (!job) throw new NotFoundError('job', input.jobId);
   const tag = input.trigger === 'MANUAL' ? 'm' : 'w';
@@ -92,7 +100,17 @@ export async function triggerRun(
   if (isJobType(job.type))
     await enqueueRuns(
       deps.queues,
-      [{ type: job.type as JobTypeName, runId, jobId: job.id, key, scheduledTime: now, dueAt: now }],
+      [
+        {
+          type: job.type as JobTypeName,
+          runId,
+          jobId: job.id,
+          jobName: job.name,
+          key,
+          scheduledTime: now,
+          dueAt: now,
+        },
+      ],
       now.getTime(),
     );
   return { runId, created: true, status: 'QUEUED' };
