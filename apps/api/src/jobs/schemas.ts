@@ -87,7 +87,10 @@ export const retryPolicyBody = z
           ),
       )
       .max(50)
-      .optional(),
+      .optional()
+      .describe(
+        'Failure conditions that are retried, replacing the default; absent or empty: every transient failure (timeout, network, 5xx, 429, open circuit, a retryable error) is retried and no permanent one (4xx, bad payload)',
+      ),
     jitter: z.boolean().optional(),
   })
   .meta({ id: 'RetryPolicyInput' });
