@@ -57,6 +57,7 @@ describe('a scheduler tick', () => {
     for (const r of rows) {
       const job = await queue.getJob(r.idempotencyKey);
       expect(job?.data).toMatchObject({ runId: r.id, jobId, idempotencyKey: r.idempotencyKey });
+      expect(job?.name).toBe(`job-${jobId}`); // named after its Chronos job (Bull Board lists it so)
       expect(await job?.getState()).toBe('delayed');
     }
     const schedule = await h.db.jobSchedule.findUniqueOrThrow({ where: { jobId } });
@@ -179,8 +180,38 @@ describe('the reconciler', () => {
     expect(await s.reconcile()).toBe(1);
     const job = await h.queues.get('DUMMY')!.getJob(slotKey(jobId, due));
     expect(await job?.getState()).toBe('delayed');
+    expect(job?.name).toBe(`job-${jobId}`);
     // Present now: nothing more to re-add.
     expect(await s.reconcile()).toBe(0);
+  });
+
+  it('re-adds QUEUED slots only: a finished run whose BullMQ job failed (or is gone) is never queued again', async () => {
+    const jobId = await createJob(h, { intervalSeconds: 60 });
+    const due = new Date(Date.now() + 30_000);
+    const key = slotKey(jobId, due);
+    const [row] = await h.db.$transaction((tx) =>
+      recordSlots(tx, [
+        {
+          jobId,
+          key,
+          status: 'QUEUED',
+          trigger: 'SCHEDULED',
+          scheduledTime: due,
+          dueAt: due,
+          reason: null,
+          definitionVersion: 1,
+        },
+      ]),
+    );
+    const s = scheduler();
+    expect(await s.reconcile()).toBe(1);
+    // The run ran and failed; its BullMQ job ended failed and was later removed (removeOnFail): the
+    // ledger says FAILURE, so a missing BullMQ job is no reason to queue the run again.
+    await h.db.jobRun.update({ where: { id: row!.id }, data: { status: 'FAILURE', errorMessage: 'boom' } });
+    const bull = await h.queues.get('DUMMY')!.getJob(key);
+    await bull!.remove();
+    expect(await s.reconcile()).toBe(0);
+    expect(await h.queues.get('DUMMY')!.getJob(key)).toBeUndefined();
   });
 
   it('restores every queued slot after Redis lost the queue (FLUSHALL of our keys)', async () => {
