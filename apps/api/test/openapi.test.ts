@@ -89,6 +89,39 @@ describe('the OpenAPI document', () => {
       }
   });
 
+  it('describes every request body as strict: each object with fields refuses others', () => {
+    const full = doc as unknown as {
+      paths: Record<
+        string,
+        Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>
+      >;
+      components: { schemas: Record<string, unknown> };
+    };
+    const loose: string[] = [];
+    const seen = new Set<unknown>();
+    const visit = (node: unknown, where: string): void => {
+      if (!node || typeof node !== 'object' || seen.has(node)) return;
+      seen.add(node);
+      const n = node as Record<string, unknown>;
+      if (typeof n.$ref === 'string') {
+        const name = n.$ref.replace('#/components/schemas/', '');
+        return visit(full.components.schemas[name], name);
+      }
+      if (n.properties && n.additionalProperties !== false) loose.push(where);
+      for (const [k, v] of Object.entries(n)) visit(v, k === 'properties' ? where : `${where}.${k}`);
+    };
+    let bodies = 0;
+    for (const [path, ops] of Object.entries(full.paths))
+      for (const [method, op] of Object.entries(ops)) {
+        const schema = op.requestBody?.content['application/json']?.schema;
+        if (!schema) continue;
+        bodies++;
+        visit(schema, `${method.toUpperCase()} ${path}`);
+      }
+    expect(bodies).toBeGreaterThan(20);
+    expect(loose).toEqual([]);
+  });
+
   it('is rendered at /docs from local assets', async () => {
     const page = await fetch(`${t.base}/docs`);
     expect(page.status).toBe(200);

@@ -9,3 +9,4 @@ export * from './payloads/index.ts';
 export * from './templates/index.ts';
 export * from './secrets/index.ts';
 export * from './deadlines.ts';
+export * from './unknown-fields.ts';

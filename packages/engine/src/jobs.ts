@@ -42,7 +42,7 @@ export function payloadColumns(
     throw new ValidationError(`${type} jobs cannot be defined in this version`, [
       { path: 'type', message: `${type} jobs cannot be defined in this version (no executor yet)` },
     ]);
-  const parsed = parsePayload(type, input, pathPrefix) as Record<string, unknown>;
+  const parsed = parsePayload(type, input, pathPrefix, 'input') as Record<string, unknown>;
   const code = triggerInCode(type, parsed);
   if (code)
     throw new ValidationError(`${pathPrefix}.${code.field} ${code.message}`, [

@@ -24,6 +24,9 @@ export const unauthorized = (
 /** 403: signed in, but the role lacks the permission. Never used to hide another owner's object (404 is). */
 export const forbidden = (detail: string) => new HttpError(403, 'Forbidden', detail);
 
+/** 415: a body of a type the route does not read (every API body is JSON). */
+export const unsupportedMediaType = (detail: string) => new HttpError(415, 'Unsupported Media Type', detail);
+
 /** 429 with the seconds to wait. */
 export const tooManyRequests = (detail: string, retryAfterSeconds: number) =>
   new HttpError(429, 'Too Many Requests', detail, {

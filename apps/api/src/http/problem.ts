@@ -105,7 +105,9 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
         detail:
           status === 413
             ? 'The request body is larger than the limit (API_BODY_LIMIT_BYTES)'
-            : (err as Error).message,
+            : (err as { type?: unknown }).type === 'entity.parse.failed'
+              ? `The request body is not valid JSON: ${(err as Error).message}`
+              : (err as Error).message,
       });
     }
     const dependency = dependencyUnavailable(err);

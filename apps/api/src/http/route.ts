@@ -1,9 +1,9 @@
 import type { Permission } from '@chronos/core';
-import { ValidationError, fieldIssues } from '@chronos/core';
+import { ValidationError, parseFields } from '@chronos/core';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
 import type { Principal } from '../auth/principal.ts';
-import { forbidden, unauthorized } from './errors.ts';
+import { forbidden, unauthorized, unsupportedMediaType } from './errors.ts';
 import { sendProblem } from './problem.ts';
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -56,13 +56,19 @@ export interface RouteInput<P, Q, B> {
 
 function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, where: string): z.output<T> {
   if (!schema) return undefined as z.output<T>;
-  const result = schema.safeParse(value ?? {});
+  // Strict objects refuse unknown fields; parseFields names each with the field it likely meant.
+  const result = parseFields(schema, value ?? {});
   if (result.success) return result.data;
-  const issues = fieldIssues(result.error);
+  const { issues } = result;
   throw new ValidationError(
     `invalid ${where}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
     issues,
   );
+}
+
+/** True when the request carries body bytes (a POST without a body still says `Content-Length: 0`). */
+function hasBody(req: Request): boolean {
+  return req.get('Transfer-Encoding') !== undefined || Number(req.get('Content-Length') ?? 0) > 0;
 }
 
 const NO_PRINCIPAL = new Proxy({} as Principal, {
@@ -94,6 +100,12 @@ export class ApiRouter {
         if (spec.permission && !principal.permissions.has(spec.permission))
           throw forbidden(`Your roles do not grant ${spec.permission}`);
       }
+      // A body that is not JSON is refused as such, not read as an empty one (which would answer
+      // with field errors about a body the caller did send). No body at all is an empty one.
+      if (spec.body && hasBody(req) && !req.is('application/json'))
+        throw unsupportedMediaType(
+          `The request body is ${req.get('Content-Type') ?? 'of no declared type'}; send application/json`,
+        );
       const params = parse(spec.params, req.params, 'path parameters');
       const query = parse(spec.query, req.query, 'query');
       const body = parse(spec.body, req.body, 'body');

@@ -32,7 +32,7 @@ const triggerResult = z
   .meta({ id: 'TriggerResult' });
 
 const backfillBody = z
-  .object({
+  .strictObject({
     from: isoDate,
     to: isoDate.describe('Inclusive; later than now counts as now'),
     limit: z.int().min(1).max(1000).default(1000).describe('Most slots queued by this call'),
@@ -103,7 +103,7 @@ export function registerJobActionRoutes(api: ApiRouter, deps: ApiDeps): void {
       'Slots missed while paused follow the schedule’s resume policy, or `policy` when given. Resuming a job that is not paused changes nothing.',
     permission: 'job:execute',
     params: idParams,
-    body: z.object({ policy: z.enum(['SKIP_MISSED', 'RUN_ONCE', 'REPLAY']).optional() }),
+    body: z.strictObject({ policy: z.enum(['SKIP_MISSED', 'RUN_ONCE', 'REPLAY']).optional() }),
     responses: { 200: { description: 'Resumed', schema: statusChange } },
     handler: async ({ params, body, principal, req }) => {
       const { id } = await findOwnedJob(deps.db, principal, params.id, JOB_ID);
@@ -130,7 +130,9 @@ export function registerJobActionRoutes(api: ApiRouter, deps: ApiDeps): void {
       'Queues a MANUAL run outside the schedule; `parameters` reach it as `{{trigger.body…}}`. With an `Idempotency-Key` header the same key returns the same run (200) instead of a new one (202). A paused job, or one that does not allow manual triggers, answers 409.',
     permission: 'job:execute',
     params: idParams,
-    body: z.object({ parameters: z.unknown().optional().describe('Passed to the run as its trigger body') }),
+    body: z.strictObject({
+      parameters: z.unknown().optional().describe('Passed to the run as its trigger body'),
+    }),
     responses: {
       202: { description: 'A new run was queued', schema: triggerResult },
       200: { description: 'The run this Idempotency-Key created before', schema: triggerResult },

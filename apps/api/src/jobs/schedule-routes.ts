@@ -63,7 +63,7 @@ export function registerJobScheduleRoutes(api: ApiRouter, deps: ApiDeps): void {
     description:
       'Validated as in a job definition (errors name `schedule.…`); answers its next fire times in UTC after `from` (default now).',
     permission: 'job:read',
-    body: z.object({
+    body: z.strictObject({
       schedule: scheduleBody,
       from: isoDate.optional(),
       count: z.int().min(1).max(100).default(10).describe('How many fire times, 1–100'),

@@ -23,10 +23,11 @@ export const MAX_SPAN_SECONDS = 366 * 24 * 3600;
 
 /**
  * A schedule. Fields of other schedule types are ignored; the schedule math checks the rest
- * (cron syntax, zone, start/end) with paths `schedule.…`.
+ * (cron syntax, zone, start/end) with paths `schedule.…`. Request bodies are strict objects: an
+ * unknown field is a 400 naming it (`schedule.cronExpresion`), never dropped.
  */
 export const scheduleBody = z
-  .object({
+  .strictObject({
     type: z.enum(ScheduleType),
     cronExpression: z.string().max(255).nullish().describe('CRON: 5 or 6 fields (seconds first)'),
     runAt: isoDate
@@ -72,7 +73,7 @@ export const scheduleBody = z
 export type ScheduleBody = z.output<typeof scheduleBody>;
 
 export const retryPolicyBody = z
-  .object({
+  .strictObject({
     maxAttempts: z.int().min(1).max(10).optional().describe('Attempts in all (1 = no retry); default 1'),
     backoffStrategy: z.enum(BackoffStrategy).optional(),
     backoffSeconds: z.int().min(0).max(3600).optional(),
@@ -96,12 +97,12 @@ export const retryPolicyBody = z
   .meta({ id: 'RetryPolicyInput' });
 
 export const notificationSettingsSchema = z
-  .object({
+  .strictObject({
     onFailure: z.boolean().default(true).describe('When consecutive failures reach alertThreshold'),
     onRecovery: z.boolean().default(true),
     onSuccess: z.boolean().default(false),
     channels: z
-      .array(z.object({ channel: z.enum(NotificationChannel), target: z.string().min(1).max(2048) }))
+      .array(z.strictObject({ channel: z.enum(NotificationChannel), target: z.string().min(1).max(2048) }))
       .max(20)
       .default([])
       .describe('Besides the owner’s e-mail'),
@@ -137,9 +138,24 @@ const definitionFields = {
   ownerId: z.string().min(1).max(64).describe('Administrators only: the owner (default: the caller)'),
 };
 
+/**
+ * The Job document's read-only fields: a definition may carry them (a GET answer sent back, edited,
+ * as a PUT) and they are ignored. Any other field a definition does not know is refused.
+ */
+const readOnlyFields = Object.fromEntries(
+  ['id', 'status', 'version', 'nextFireAt', 'lastFireAt', 'pausedAt', 'createdAt', 'updatedAt'].map((k) => [
+    k,
+    z.unknown().optional().describe('Read-only: ignored'),
+  ]),
+) as Record<
+  'id' | 'status' | 'version' | 'nextFireAt' | 'lastFireAt' | 'pausedAt' | 'createdAt' | 'updatedAt',
+  z.ZodOptional<z.ZodUnknown>
+>;
+
 /** POST /jobs and PUT /jobs/{id}: the whole definition; what is left out takes its default. */
 export const jobDefinitionBody = z
-  .object({
+  .strictObject({
+    ...readOnlyFields,
     ...definitionFields,
     priority: definitionFields.priority.default('MEDIUM'),
     payload: payloadBody.default({}),
@@ -149,7 +165,7 @@ export const jobDefinitionBody = z
     alertThreshold: definitionFields.alertThreshold.default(3),
     notificationSettings: definitionFields.notificationSettings.default(null),
     triggers: z
-      .object({
+      .strictObject({
         scheduled: triggersFields.scheduled.default(true),
         manual: triggersFields.manual.default(true),
         webhook: triggersFields.webhook.default(false),
@@ -166,11 +182,12 @@ export type JobDefinitionBody = z.output<typeof jobDefinitionBody>;
  * clears a nullable field.
  */
 export const jobPatchBody = z
-  .object({
+  .strictObject({
+    ...readOnlyFields,
     ...definitionFields,
     schedule: scheduleBody.partial(),
     retryPolicy: retryPolicyBody.nullable(),
-    triggers: z.object(triggersFields).partial(),
+    triggers: z.strictObject(triggersFields).partial(),
   })
   .partial()
   .meta({ id: 'JobPatch' });

@@ -50,7 +50,7 @@ export function registerAuthRoutes(api: ApiRouter, deps: ApiDeps): void {
     description:
       'Throttled per account and per client IP across replicas (429 with Retry-After). Unknown e-mail and wrong password get the same answer.',
     auth: 'none',
-    body: z.object({ email: z.string().min(1).max(255), password: z.string().min(1).max(1024) }),
+    body: z.strictObject({ email: z.string().min(1).max(255), password: z.string().min(1).max(1024) }),
     responses: {
       200: { description: 'Signed in', schema: tokenPair },
       401: { description: 'Wrong e-mail or password' },
@@ -66,7 +66,7 @@ export function registerAuthRoutes(api: ApiRouter, deps: ApiDeps): void {
     summary: 'Exchange a refresh token for a new pair (rotation)',
     description: 'Each refresh token works once. Presenting a used one revokes every token of its sign-in.',
     auth: 'none',
-    body: z.object({ refreshToken: z.string().min(1).max(512) }),
+    body: z.strictObject({ refreshToken: z.string().min(1).max(512) }),
     responses: {
       200: { description: 'New pair', schema: tokenPair },
       401: { description: 'Unknown, used, revoked or expired' },
@@ -79,7 +79,7 @@ export function registerAuthRoutes(api: ApiRouter, deps: ApiDeps): void {
     path: '/auth/logout',
     tag: 'auth',
     summary: 'Sign out: revoke a refresh token’s sign-in, or every session',
-    body: z.object({
+    body: z.strictObject({
       refreshToken: z.string().max(512).optional(),
       everywhere: z.boolean().default(false).describe('Also voids every access token issued so far'),
     }),
@@ -117,7 +117,7 @@ export function registerAuthRoutes(api: ApiRouter, deps: ApiDeps): void {
     path: '/auth/password',
     tag: 'auth',
     summary: 'Change the password; every earlier token is revoked',
-    body: z.object({ currentPassword: z.string().min(1).max(1024), newPassword: passwordSchema }),
+    body: z.strictObject({ currentPassword: z.string().min(1).max(1024), newPassword: passwordSchema }),
     responses: { 200: { description: 'Changed; a fresh pair for this session', schema: tokenPair } },
     handler: ({ body, principal, req }) =>
       localOnly(deps).changePassword(principal.userId, body.currentPassword, body.newPassword, req),

@@ -50,7 +50,7 @@ const dlqDetail = dlqEventSchema
   })
   .meta({ id: 'DlqEventDetail' });
 
-const notesBody = z.object({ notes: z.string().max(4000).optional() });
+const notesBody = z.strictObject({ notes: z.string().max(4000).optional() });
 
 const replayAllResult = z
   .object({
@@ -188,7 +188,8 @@ export function registerDlqRoutes(api: ApiRouter, deps: ApiDeps): void {
       'per call: `truncated` says more are left (call again). Only the caller’s jobs’ entries (all for ' +
       'ADMIN). Entries of paused jobs, and entries closed meanwhile, are skipped.',
     permission: 'dlq:manage',
-    body: dlqFilters.extend({
+    body: z.strictObject({
+      ...dlqFilters.shape,
       limit: z
         .int()
         .min(1)

@@ -127,7 +127,7 @@ export function registerRoleRoutes(api: ApiRouter, deps: ApiDeps): void {
     description:
       'The name is stored upper case (OIDC role claims are matched by upper-cased name). A caller who is not ADMIN can only include permissions it holds.',
     permission: 'user:manage',
-    body: z.object({
+    body: z.strictObject({
       name: roleName,
       description: z.string().max(1000).nullable().optional(),
       permissions: permissionList,
@@ -187,7 +187,7 @@ export function registerRoleRoutes(api: ApiRouter, deps: ApiDeps): void {
       'Built-in roles answer 409. Holders of the role get the new permissions on their next request.',
     permission: 'user:manage',
     params: roleIdParams,
-    body: z.object({
+    body: z.strictObject({
       name: roleName.optional(),
       description: z.string().max(1000).nullable().optional(),
       permissions: permissionList.optional(),

@@ -144,7 +144,7 @@ const listQuery = pageQuery.extend({
     .optional(),
 });
 
-const createBody = z.object({
+const createBody = z.strictObject({
   email: z
     .email()
     .max(255)
@@ -154,7 +154,7 @@ const createBody = z.object({
   roles: roleNames.default(['USER']).describe('Role names; USER when omitted'),
 });
 
-const patchBody = z.object({
+const patchBody = z.strictObject({
   displayName: z.string().trim().max(255).nullable().optional(),
   isActive: z.boolean().optional().describe('false signs the user out everywhere'),
   password: passwordSchema.optional().describe('Reset: revokes every token the user holds'),
@@ -346,7 +346,7 @@ export function registerUserRoutes(api: ApiRouter, deps: ApiDeps): void {
       'Takes effect on the user’s next request (roles are re-read per request). Only an ADMIN grants or takes ADMIN; others only grant roles within their own permissions. Taking ADMIN from the last active administrator answers 409.',
     permission: 'role:assign',
     params: idParams,
-    body: z.object({ roles: roleNames }),
+    body: z.strictObject({ roles: roleNames }),
     responses: {
       200: { description: 'The user with the new roles', schema: userSchema },
       409: { description: 'Would leave no active administrator' },

@@ -33,7 +33,7 @@ const variableSchema = z
   })
   .meta({ id: 'Variable' });
 
-const createBody = z.object({
+const createBody = z.strictObject({
   name: nameSchema,
   value: valueSchema,
   isSensitive: z
@@ -47,14 +47,14 @@ const immutableName = nameSchema
   .optional()
   .describe('If given, must be the current name (names cannot change)');
 
-const putBody = z.object({
+const putBody = z.strictObject({
   name: immutableName,
   value: valueSchema,
   isSensitive: z.boolean(),
   description: descriptionSchema.default(null),
 });
 
-const patchBody = z.object({
+const patchBody = z.strictObject({
   name: immutableName,
   value: valueSchema.optional(),
   isSensitive: z.boolean().optional().describe('Changing true → false needs a new value'),

@@ -46,7 +46,7 @@ const headerName = z
   .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/, 'must be an HTTP header name')
   .transform((name) => name.toLowerCase());
 
-const webhookSettings = z.object({
+const webhookSettings = z.strictObject({
   enabled: z.boolean().optional(),
   rateLimitPerMinute: z
     .int()
@@ -273,7 +273,7 @@ export function registerWebhookRoutes(api: ApiRouter, deps: ApiDeps): void {
       'The previous secret stays valid for `graceSeconds` (default 3600, at most 7 days; 0 ends it now), so senders can switch without losing deliveries. A second rotation within the grace period drops the older secret.',
     permission: 'webhook:write',
     params: idParams,
-    body: z.object({
+    body: z.strictObject({
       graceSeconds: z
         .int()
         .min(0)

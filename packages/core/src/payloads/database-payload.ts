@@ -116,7 +116,7 @@ const identifierPart = z
  * `name` is `proc` or `schema.proc` made of plain identifiers (folded to lower case on PostgreSQL,
  * as it does for unquoted names), or an array of parts used verbatim (case and dots preserved).
  */
-export const databaseCallSchema = z.object({
+export const databaseCallSchema = z.strictObject({
   name: z.union([
     z
       .string()
@@ -167,6 +167,7 @@ export const databasePayloadSchema = z
     /** Absent: the server's default level. */
     transactionIsolation: z.enum(TRANSACTION_ISOLATION_LEVELS).nullish(),
     timeoutSeconds: z.int().min(1).max(86_400).nullish(),
+    // Free-form labels (`team`) beside `call`, as CACHE's: a stored job may hold them.
     metadata: z.looseObject({ call: databaseCallSchema.optional() }).nullish(),
   })
   .superRefine((payload, ctx) => {

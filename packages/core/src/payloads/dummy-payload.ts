@@ -4,7 +4,7 @@ import { z } from 'zod';
  * What a DUMMY job does (the `metadata` column): log `logLines` lines, sleep `sleepMs`, then
  * succeed with `output` or fail. The workhorse of tests and benchmarks.
  */
-export const dummyMetadataSchema = z.object({
+export const dummyMetadataSchema = z.strictObject({
   sleepMs: z.int().min(0).max(3_600_000).optional(),
   /** `true` is the older spelling of `'permanent'`. */
   fail: z

@@ -12,10 +12,14 @@ const HEADER_VALUE = /^[^\r\n\0]*$/;
 const secret = (what: string) => z.string().min(1, `${what} is required`).max(4096);
 
 export const httpAuthSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('NONE') }),
-  z.object({ type: z.literal('BASIC'), username: z.string().max(1024), password: z.string().max(4096) }),
-  z.object({ type: z.literal('BEARER'), token: secret('token') }),
-  z.object({
+  z.strictObject({ type: z.literal('NONE') }),
+  z.strictObject({
+    type: z.literal('BASIC'),
+    username: z.string().max(1024),
+    password: z.string().max(4096),
+  }),
+  z.strictObject({ type: z.literal('BEARER'), token: secret('token') }),
+  z.strictObject({
     type: z.literal('OAUTH2_CLIENT_CREDENTIALS'),
     tokenUrl: templatedHttpUrlSchema,
     clientId: secret('clientId'),

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { ValidationError, type FieldIssue } from '../errors.ts';
+import { noteKnownFields, unknownFieldIssues } from '../unknown-fields.ts';
 import type { JobTypeName, RunnableJobType } from '../job-types.ts';
 import { cachePayloadSchema } from './cache-payload.ts';
 import { databasePayloadSchema } from './database-payload.ts';
@@ -39,26 +40,59 @@ export function payloadSchemaFor<T extends JobTypeName>(type: T): PayloadSchemaF
   return (payloadSchemas as Partial<Record<JobTypeName, z.ZodType>>)[type] as PayloadSchemaFor<T>;
 }
 
-/** zod issues as Chronos field issues, paths dotted (`httpAuth.tokenUrl`, `httpHeaders.X-Key`). */
+/**
+ * zod issues as Chronos field issues, paths dotted (`httpAuth.tokenUrl`, `httpHeaders.X-Key`); an
+ * object's unknown fields one issue each, with a suggestion when the parse noted its known fields
+ * (`parseFields`).
+ */
 export function fieldIssues(error: z.ZodError, pathPrefix = ''): FieldIssue[] {
-  return error.issues.map((issue) => {
+  return error.issues.flatMap((issue) => {
+    const unknown = unknownFieldIssues(issue, pathPrefix);
+    if (unknown) return unknown;
     const path = [pathPrefix, ...issue.path.map(String)].filter((p) => p !== '').join('.');
-    return { path, message: issue.message };
+    return [{ path, message: issue.message }];
   });
 }
 
 /**
- * Validates a payload with its type's schema and returns it with defaults applied.
+ * Parses input with a schema; on failure, its field issues (paths under `pathPrefix`, unknown
+ * fields named one by one with a suggestion of the field meant).
+ */
+export function parseFields<T extends z.ZodType>(
+  schema: T,
+  input: unknown,
+  pathPrefix = '',
+): { success: true; data: z.output<T> } | { success: false; issues: FieldIssue[] } {
+  const result = schema.safeParse(input, { error: noteKnownFields });
+  if (result.success) return { success: true, data: result.data };
+  return { success: false, issues: fieldIssues(result.error, pathPrefix) };
+}
+
+/**
+ * The payload schema of each type as input is checked: its own fields only (`cacheTtlSeconds` on a
+ * CACHE job is refused, not dropped). The schemas in `payloadSchemas` take a job_payloads row's
+ * set columns, which hold other types' columns (defaults, `type`) that are not the type's payload.
+ */
+const payloadInputSchemas = Object.fromEntries(
+  Object.entries(payloadSchemas).map(([type, schema]) => [type, schema.strict()]),
+) as unknown as PayloadSchemas;
+
+/**
+ * Validates a payload with its type's schema and returns it with defaults applied. `input`
+ * (a definition, from a caller) must hold the type's fields only; `columns` (a job_payloads row's
+ * set columns) may hold other columns too, which are left out.
  * @throws ValidationError listing every issue with its field path (prefixed with `pathPrefix`).
  */
 export function parsePayload<T extends keyof PayloadSchemas>(
   type: T,
   input: unknown,
   pathPrefix = '',
+  from: 'input' | 'columns' = 'columns',
 ): z.infer<PayloadSchemas[T]> {
-  const result = payloadSchemas[type].safeParse(input);
+  const schema = from === 'input' ? payloadInputSchemas[type] : payloadSchemas[type];
+  const result = parseFields(schema, input, pathPrefix);
   if (result.success) return result.data as z.infer<PayloadSchemas[T]>;
-  const issues = fieldIssues(result.error, pathPrefix);
+  const { issues } = result;
   throw new ValidationError(
     `invalid ${type} payload: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
     issues,

@@ -52,7 +52,7 @@ export const scriptLimitsSchema = z.strictObject({
 });
 export type ScriptLimits = z.infer<typeof scriptLimitsSchema>;
 
-export const scriptMetadataSchema = z.object({
+export const scriptMetadataSchema = z.strictObject({
   limits: scriptLimitsSchema.nullish(),
 });
 export type ScriptMetadata = z.infer<typeof scriptMetadataSchema>;
