@@ -82,10 +82,12 @@ export async function closeAbandonedRuns(
         const [err, fields] = answers[i++] ?? [null, null];
         const [timestamp, finishedOn, failedReason] = (fields ?? []) as (string | null)[];
         if (err || (timestamp !== null && finishedOn === null)) open = true;
-        if (failedReason) reasons.push(failedReason);
+        // Each attempt's BullMQ job named: an earlier attempt's job also ends failed when its run's
+        // failure was recorded (and retried), which says nothing about this attempt.
+        if (failedReason) reasons.push(`${r.attempt > 1 ? `attempt ${a} ` : ''}failed: ${failedReason}`);
       }
       if (open) continue;
-      const why = reasons.length > 0 ? `failed: ${reasons.join('; ')}` : 'completed or removed';
+      const why = reasons.length > 0 ? reasons.join('; ') : 'completed or removed';
       const ended = `its queue job ended (${why}) without the run's end being recorded`;
       const run = { runId: r.id, lockToken: r.lock_token as string };
       const accepted = cancelRequested
