@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { BUILTIN_ROLES, newId } from '@chronos/core';
 import type { Db } from '@chronos/db';
-import bcrypt from 'bcryptjs';
+import { BCRYPT_COST, hashPassword } from './auth/passwords.ts';
 
-/** bcrypt cost for stored passwords. */
-export const BCRYPT_COST = 12;
+export { BCRYPT_COST };
 
 /** Creates or refreshes the built-in roles (ADMIN, OPERATOR, VIEWER, USER). Idempotent. */
 export async function seedBuiltinRoles(db: Db): Promise<void> {
@@ -41,7 +40,7 @@ export async function ensureInitialAdmin(
   // Hashed before the transaction: bcrypt takes a while (longer on a loaded machine), and replicas
   // starting at once wait for the lock one after the other within their transaction's timeout.
   const generatedPassword = opts.password ? undefined : randomBytes(18).toString('base64url');
-  const passwordHash = await bcrypt.hash(opts.password ?? (generatedPassword as string), BCRYPT_COST);
+  const passwordHash = await hashPassword(opts.password ?? (generatedPassword as string), BCRYPT_COST);
   return db.$transaction(
     async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('chronos:initial-admin'))`;

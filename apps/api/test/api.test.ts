@@ -1,5 +1,5 @@
 import { RUNNABLE_JOB_TYPES, queueName } from '@chronos/core';
-import bcrypt from 'bcryptjs';
+import bcrypt from 'bcrypt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, startTestApi, type TestApi } from './harness.ts';
 

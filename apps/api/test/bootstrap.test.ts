@@ -1,5 +1,5 @@
 import { createTestDatabase, type TestDatabase } from '@chronos/db/testing';
-import bcrypt from 'bcryptjs';
+import bcrypt from 'bcrypt';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ensureInitialAdmin, seedBuiltinRoles } from '../src/bootstrap.ts';
 

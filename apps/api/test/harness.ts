@@ -3,7 +3,7 @@ import { loadConfig } from '@chronos/config';
 import { newId } from '@chronos/core';
 import { createTestDatabase, type TestDatabase } from '@chronos/db/testing';
 import { startTestStorage, type TestStorage } from '@chronos/storage/testing';
-import bcrypt from 'bcryptjs';
+import bcrypt from 'bcrypt';
 import type { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { createApiServer, type ApiServer } from '../src/server.ts';

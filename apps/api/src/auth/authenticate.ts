@@ -1,10 +1,10 @@
 import { newId, type Permission } from '@chronos/core';
 import type { Db } from '@chronos/db';
-import bcrypt from 'bcryptjs';
 import type { Request, RequestHandler } from 'express';
 import { randomBytes } from 'node:crypto';
 import { unauthorized } from '../http/errors.ts';
 import type { OidcIdentity, OidcVerifier } from './oidc.ts';
+import { hashPassword } from './passwords.ts';
 import { loadPrincipal, type Principal } from './principal.ts';
 import type { TokenSigner } from './tokens.ts';
 
@@ -52,7 +52,7 @@ export function oidcAuthenticator(db: Db, verifier: OidcVerifier): Authenticator
         email: identity.email,
         displayName: identity.name ?? null,
         // Never usable for a local sign-in: nobody knows this password.
-        passwordHash: await bcrypt.hash(randomBytes(24).toString('hex'), 4),
+        passwordHash: await hashPassword(randomBytes(24).toString('hex'), 4),
       },
       update: {},
       select: { id: true, isActive: true },

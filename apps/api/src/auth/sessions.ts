@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { ValidationError, newId } from '@chronos/core';
 import type { Db } from '@chronos/db';
-import bcrypt from 'bcryptjs';
 import type { Request } from 'express';
-import { BCRYPT_COST } from '../bootstrap.ts';
+import { BCRYPT_COST, hashPassword, verifyPassword } from './passwords.ts';
 import { audit } from '../http/audit.ts';
 import { unauthorized } from '../http/errors.ts';
 import type { LoginThrottle } from './throttle.ts';
@@ -32,7 +31,7 @@ export function createSessions(deps: {
 }) {
   const { db, signer, throttle } = deps;
   // Unknown e-mails pay the same bcrypt price as wrong passwords (no user enumeration by timing).
-  const dummyHash = bcrypt.hash(randomBytes(16).toString('hex'), BCRYPT_COST);
+  const dummyHash = hashPassword(randomBytes(16).toString('hex'), BCRYPT_COST);
 
   async function issue(
     user: { id: string; tokenVersion: number },
@@ -77,8 +76,8 @@ export function createSessions(deps: {
         select: { id: true, email: true, passwordHash: true, isActive: true, tokenVersion: true },
       });
       const ok = user?.isActive
-        ? await bcrypt.compare(password, user.passwordHash)
-        : (await bcrypt.compare(password, await dummyHash), false);
+        ? await verifyPassword(password, user.passwordHash)
+        : (await verifyPassword(password, await dummyHash), false);
       if (!user || !ok) {
         await audit(db, req, {
           entityType: 'auth',
@@ -168,7 +167,7 @@ export function createSessions(deps: {
       // The same throttle as sign-in (a stolen access token must not guess the password freely).
       const ip = req.ip ?? 'unknown';
       await throttle.reserve(user.email, ip);
-      if (!(await bcrypt.compare(current, user.passwordHash))) {
+      if (!(await verifyPassword(current, user.passwordHash))) {
         await audit(db, req, {
           entityType: 'user',
           entityId: userId,
@@ -183,7 +182,7 @@ export function createSessions(deps: {
       const updated = await db.$transaction(async (tx) => {
         const u = await tx.user.update({
           where: { id: userId },
-          data: { passwordHash: await bcrypt.hash(next, BCRYPT_COST), tokenVersion: { increment: 1 } },
+          data: { passwordHash: await hashPassword(next, BCRYPT_COST), tokenVersion: { increment: 1 } },
         });
         await tx.refreshToken.updateMany({
           where: { userId, revokedAt: null },

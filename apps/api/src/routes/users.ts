@@ -1,9 +1,8 @@
 import { ConflictError, NotFoundError, ValidationError, newId } from '@chronos/core';
 import type { Db, Prisma } from '@chronos/db';
-import bcrypt from 'bcryptjs';
 import { z } from 'zod';
 import type { Principal } from '../auth/principal.ts';
-import { BCRYPT_COST } from '../bootstrap.ts';
+import { BCRYPT_COST, hashPassword } from '../auth/passwords.ts';
 import type { ApiDeps } from '../deps.ts';
 import { audit } from '../http/audit.ts';
 import { forbidden } from '../http/errors.ts';
@@ -211,7 +210,7 @@ export function registerUserRoutes(api: ApiRouter, deps: ApiDeps): void {
       assertMayAssign(principal, roles);
       if (await db.user.findUnique({ where: { email: body.email }, select: { id: true } }))
         throw new ConflictError(`a user with e-mail ${body.email} already exists`);
-      const passwordHash = await bcrypt.hash(body.password, BCRYPT_COST);
+      const passwordHash = await hashPassword(body.password, BCRYPT_COST);
       const user = await db.$transaction(async (tx) => {
         const created = await tx.user.create({
           data: {
@@ -266,7 +265,7 @@ export function registerUserRoutes(api: ApiRouter, deps: ApiDeps): void {
       if (body.isActive === false && params.id === principal.userId)
         throw new ConflictError('You cannot deactivate yourself');
       // bcrypt is slow: hash before the transaction holds the admin lock.
-      const passwordHash = body.password ? await bcrypt.hash(body.password, BCRYPT_COST) : undefined;
+      const passwordHash = body.password ? await hashPassword(body.password, BCRYPT_COST) : undefined;
       const user = await db.$transaction(async (tx) => {
         const before = await administrable(tx, principal, params.id);
         const deactivating = body.isActive === false && before.isActive;
