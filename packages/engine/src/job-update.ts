@@ -24,7 +24,10 @@ export interface RetryPolicyInput {
   backoffStrategy?: 'FIXED' | 'EXPONENTIAL';
   /** @defaultValue 60 */
   backoffSeconds?: number;
-  /** Failure conditions that are retried (see `isRetryCondition`). @defaultValue [] */
+  /**
+   * Failure conditions that are retried (see `isRetryCondition`), replacing the default; empty: every
+   * transient failure is retried, no permanent one (see `shouldRetry`). @defaultValue []
+   */
   retryOn?: string[];
   /** @defaultValue true */
   jitter?: boolean;
