@@ -61,6 +61,18 @@ export class PermanentHttpError extends PermanentJobError {
   }
 }
 
+/**
+ * How to allow a refused target, in the worker's own settings (HTTP_ALLOW_HOSTS / HTTP_ALLOW_CIDRS
+ * fill the outbound policy's allowHosts / allowCidrs): the host itself, or its address as a CIDR.
+ */
+function allowHint(host: string, address: string | null): string {
+  const cidr = address && (address.includes(':') ? `${address}/128` : `${address}/32`);
+  return (
+    `if intended, allow it on the worker with HTTP_ALLOW_HOSTS=${host}` +
+    (cidr ? ` or HTTP_ALLOW_CIDRS=${cidr}` : '')
+  );
+}
+
 /** A connection the outbound policy does not allow; no byte was sent. */
 export class OutboundRefusedError extends PermanentJobError {
   constructor(
@@ -70,7 +82,7 @@ export class OutboundRefusedError extends PermanentJobError {
   ) {
     super(
       `outbound connection to ${JSON.stringify(host)}${address && address !== host ? ` (${address})` : ''} refused: ` +
-        `${addressClass}; allow it with the worker's outbound allowHosts/allowCidrs if intended`,
+        `${addressClass}; ${allowHint(host, address)}`,
       'OUTBOUND_REFUSED',
     );
   }

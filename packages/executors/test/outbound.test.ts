@@ -90,7 +90,7 @@ describe('outbound policy: internal addresses are refused at connect time', () =
     },
   );
 
-  it('names the host and the address class in the refusal', async () => {
+  it('names the host and the address class in the refusal, and the worker settings that allow it', async () => {
     const err = await rejection(() =>
       createHttpExecutor()(
         { httpUrl: `http://localhost:${target.port}/` },
@@ -98,6 +98,14 @@ describe('outbound policy: internal addresses are refused at connect time', () =
       ),
     );
     expect(err.message).toMatch(/"localhost" \((127\.0\.0\.1|::1)\) refused: loopback address/);
+    expect(err.message).toMatch(
+      /; if intended, allow it on the worker with HTTP_ALLOW_HOSTS=localhost or HTTP_ALLOW_CIDRS=(127\.0\.0\.1\/32|::1\/128)$/,
+    );
+    const policy = compileOutboundPolicy(NOTHING_INTERNAL);
+    expect(policy.refuseName('metadata.google.internal')?.message).toMatch(
+      /refused: cloud metadata host name; if intended, allow it on the worker with HTTP_ALLOW_HOSTS=metadata\.google\.internal$/,
+    );
+    expect(policy.refuseAddress('db.internal', 'fd00::5')?.message).toMatch(/HTTP_ALLOW_CIDRS=fd00::5\/128$/);
   });
 
   it('lets a public address through the check (the connection itself then fails here: no internet)', () => {
