@@ -14,7 +14,10 @@
 //   6. runs api, scheduler and one worker for every job type, output prefixed [api] [scheduler]
 //      [worker], and waits for GET /healthz;
 //   7. on Ctrl-C / SIGTERM stops the apps, then what it started itself, and exits 0; when an app
-//      dies on its own, stops the rest and exits 1.
+//      dies on its own, stops the rest and exits 1. So does the end of a wrapper it runs under
+//      (`npx pnpm@10 start` forwards no signal to pnpm when stopped). Killed by SIGKILL, it
+//      leaves nothing behind either: the apps stop when their IPC channel to it closes, the local
+//      services get a parent-death signal (setpriv, Linux).
 //
 // Only Node's built-in modules are imported here: this file runs before `pnpm install`.
 import { existsSync, statSync } from 'node:fs';
@@ -22,7 +25,16 @@ import { get } from 'node:http';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { portTaken, probePostgres, probeRedis, probeS3, waitUntil } from './lib/probe.mjs';
-import { runCommand, signalGroup, spawnService, stopChild, which } from './lib/processes.mjs';
+import {
+  runCommand,
+  signalGroup,
+  spawnService,
+  stopChild,
+  watchPids,
+  which,
+  withParentDeathSignal,
+  wrapperAncestors,
+} from './lib/processes.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const env = { ...process.env };
@@ -38,6 +50,9 @@ const services = [];
 /** A one-shot command in flight (install, generate, migrate), so a signal can stop it. */
 let currentCommand;
 let shuttingDown = false;
+/** When the first stop signal came: a copy of it a wrapper forwards is not a second Ctrl-C. */
+let firstSignalAt = 0;
+let warnedNoDeathSignal = false;
 
 class Fatal extends Error {}
 
@@ -161,6 +176,7 @@ async function resolvePostgres() {
   );
   try {
     const { startEmbeddedPostgres } = await import('./lib/local-services.mjs');
+    warnIfUnguarded();
     const pg = await startEmbeddedPostgres({ dataDir: dir, port, announce });
     cleanups.push({ name: 'PostgreSQL', stop: pg.stop, kill: pg.kill });
     env.DATABASE_URL = pg.url;
@@ -208,6 +224,7 @@ async function resolveRedis() {
   announce(`Redis: nothing on 127.0.0.1:${port}, starting ${redisServer} (data in ${join(dir, 'redis')})`);
   try {
     const { startLocalRedis } = await import('./lib/local-services.mjs');
+    warnIfUnguarded();
     const redis = await startLocalRedis({ dataDir: dir, port, redisServer });
     cleanups.push({ name: 'Redis', stop: redis.stop, kill: redis.kill });
     env.REDIS_URL = redis.url;
@@ -249,6 +266,7 @@ async function resolveS3() {
   announce(`S3: nothing on 127.0.0.1:${port}, starting the local S3 server (data in ${join(dir, 's3')})`);
   try {
     const { startLocalS3 } = await import('./lib/local-services.mjs');
+    warnIfUnguarded();
     const s3 = await startLocalS3({ root: ROOT, dataDir: dir, port });
     cleanups.push({ name: 'S3', stop: s3.stop, kill: s3.kill });
     env.S3_ENDPOINT = s3.url;
@@ -294,6 +312,17 @@ async function checkApiPort() {
   const port = portFrom('PORT', 3000);
   if (await portTaken(healthHost().replace(/^\[|\]$/g, ''), port))
     throw new Fatal(`port ${port} is already in use (another Chronos?): stop it or set PORT to a free port`);
+}
+
+/** Outside production, JWT_SECRET and ENCRYPTION_KEY that last from one start to the next. */
+async function localSecrets() {
+  const { ensureLocalSecrets } = await import('./lib/local-secrets.mjs');
+  const done = ensureLocalSecrets(env, dataDir());
+  if (!done) return;
+  const parts = [];
+  if (done.generated.length > 0) parts.push(`${done.generated.join(' and ')} generated into`);
+  if (done.reused.length > 0) parts.push(`${done.reused.join(' and ')} read from`);
+  announce(`Secrets: ${parts.join(', ')} ${done.path} (owner-only; set them yourself in production)`);
 }
 
 async function startApps() {
@@ -362,8 +391,22 @@ async function shutdown(code) {
   process.exit(code);
 }
 
+/** Where local services cannot get a parent-death signal, say what a SIGKILL would leave. */
+function warnIfUnguarded() {
+  if (warnedNoDeathSignal || withParentDeathSignal('true', [], 'TERM', env.PATH).wrapped) return;
+  warnedNoDeathSignal = true;
+  announce(
+    'setpriv (util-linux) is not available: if this launcher is killed with SIGKILL, the local PostgreSQL, Redis and S3 it starts keep running',
+  );
+}
+
 function onSignal(signal) {
-  if (!shuttingDown) return void shutdown(0);
+  if (!shuttingDown) {
+    firstSignalAt = Date.now();
+    return void shutdown(0);
+  }
+  // pnpm passes the terminal's SIGINT on to its script, which had it from the terminal already.
+  if (Date.now() - firstSignalAt < 1000) return;
   // A second Ctrl-C: stop waiting for anything.
   process.stderr.write(`[chronos] ${signal} again: killing everything now\n`);
   for (const s of services) if (s.child.pid) signalGroup(s.child.pid, 'SIGKILL');
@@ -376,6 +419,7 @@ async function main() {
   const steps = [
     ensureDependencies,
     checkApiPort,
+    localSecrets,
     resolvePostgres,
     resolveRedis,
     resolveS3,
@@ -389,6 +433,11 @@ async function main() {
 }
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, onSignal);
+watchPids(wrapperAncestors(), (pid) => {
+  if (shuttingDown) return;
+  announce(`The process that started Chronos (pid ${pid}) is gone: stopping`);
+  void shutdown(0);
+});
 
 main().catch(async (err) => {
   if (shuttingDown) return;

@@ -167,11 +167,22 @@ function splitLines(into: string[]) {
   };
 }
 
-/** Starts `node scripts/start.mjs`; `stopAllLaunchers()` (afterEach) cleans up whatever is left. */
-export function startLauncher(env: NodeJS.ProcessEnv): Launcher {
-  const child = spawn(process.execPath, [LAUNCHER], {
+/**
+ * Starts `node scripts/start.mjs` (or `command`, e.g. `pnpm start`, with `detached` its own process
+ * group as in a terminal); `stopAllLaunchers()` (afterEach) cleans up whatever is left.
+ */
+export function startLauncher(
+  env: NodeJS.ProcessEnv,
+  {
+    command = [process.execPath, LAUNCHER],
+    detached = false,
+  }: { command?: string[]; detached?: boolean } = {},
+): Launcher {
+  const [file = process.execPath, ...args] = command;
+  const child = spawn(file, args, {
     cwd: REPO_ROOT,
     env,
+    detached,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stdout: string[] = [];

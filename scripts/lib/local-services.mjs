@@ -24,7 +24,7 @@ import { arch, platform } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { postgresAcceptsSessions, probeRedis, probeS3, waitUntil } from './probe.mjs';
-import { signalGroup, stopChild } from './processes.mjs';
+import { signalGroup, stopChild, withParentDeathSignal } from './processes.mjs';
 
 /** A failure with a reason that fits on the launcher's one-line error. */
 export class LocalServiceError extends Error {}
@@ -43,10 +43,15 @@ function lastLogLine(path, pattern = /(FATAL|PANIC|ERROR|error|Error)/) {
   }
 }
 
-function startDetached(command, args, { logPath, uid, gid, cwd }) {
+/**
+ * Starts a service in its own process group with its output appended to `logPath`. It gets
+ * `deathSignal` when the launcher dies, even by SIGKILL (see withParentDeathSignal).
+ */
+function startDetached(command, args, { logPath, uid, gid, cwd, deathSignal }) {
   const fd = openSync(logPath, 'a');
   try {
-    const child = spawn(command, args, {
+    const guarded = withParentDeathSignal(command, args, deathSignal);
+    const child = spawn(guarded.command, guarded.args, {
       cwd,
       detached: true,
       stdio: ['ignore', fd, fd],
@@ -256,7 +261,8 @@ export async function startEmbeddedPostgres({ dataDir, port, announce }) {
   const { child, exited } = startDetached(
     join(nativeDir, 'bin', 'postgres'),
     ['-D', pgDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    { logPath, ...(ids ?? {}) },
+    // SIGINT = PostgreSQL's "fast" shutdown, as in stop() below.
+    { logPath, deathSignal: 'INT', ...(ids ?? {}) },
   );
   const ready = await waitUntil(() => postgresAcceptsSessions('127.0.0.1', port), {
     deadlineMs: 60_000,
@@ -303,7 +309,7 @@ export async function startLocalRedis({ dataDir, port, redisServer }) {
       '--daemonize',
       'no',
     ],
-    { logPath },
+    { logPath, deathSignal: 'TERM' },
   );
   const ready = await waitUntil(async () => (await probeRedis('127.0.0.1', port)) === 'redis', {
     deadlineMs: 30_000,
@@ -340,6 +346,7 @@ export async function startLocalS3({ root, dataDir, port }) {
   const { child, exited } = startDetached(process.execPath, ['--import', 'tsx', script, dir, String(port)], {
     logPath,
     cwd: root,
+    deathSignal: 'TERM',
   });
   const ready = await waitUntil(async () => (await probeS3('127.0.0.1', port)) === 's3', {
     deadlineMs: 30_000,

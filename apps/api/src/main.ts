@@ -1,10 +1,10 @@
 import { loadConfigOrExit } from '@chronos/config';
-import { stopOnSignals } from '@chronos/core';
+import { logDestination, stopOnSignals } from '@chronos/core';
 import { pino } from 'pino';
 import { createApiServer } from './server.ts';
 
 const config = loadConfigOrExit('chronos-api');
-const log = pino({ name: 'chronos-api', level: config.logLevel });
+const log = pino({ name: 'chronos-api', level: config.logLevel }, logDestination(config.logFormat));
 const api = createApiServer(config, log);
 stopOnSignals(api, log, { forceAfterMs: config.worker.shutdownGraceMs + 5000 });
 try {

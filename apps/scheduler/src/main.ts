@@ -1,10 +1,10 @@
 import { loadConfigOrExit } from '@chronos/config';
-import { stopOnSignals } from '@chronos/core';
+import { logDestination, stopOnSignals } from '@chronos/core';
 import { pino } from 'pino';
 import { createSchedulerService } from './scheduler.ts';
 
 const config = loadConfigOrExit('chronos-scheduler');
-const log = pino({ name: 'chronos-scheduler', level: config.logLevel });
+const log = pino({ name: 'chronos-scheduler', level: config.logLevel }, logDestination(config.logFormat));
 const scheduler = createSchedulerService(config, log);
 stopOnSignals(scheduler, log, { forceAfterMs: 15_000 });
 try {

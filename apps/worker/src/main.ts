@@ -1,10 +1,10 @@
 import { loadConfigOrExit } from '@chronos/config';
-import { stopOnSignals } from '@chronos/core';
+import { logDestination, stopOnSignals } from '@chronos/core';
 import { pino } from 'pino';
 import { createWorkerService } from './worker.ts';
 
 const config = loadConfigOrExit('chronos-worker');
-const log = pino({ name: 'chronos-worker', level: config.logLevel });
+const log = pino({ name: 'chronos-worker', level: config.logLevel }, logDestination(config.logFormat));
 const worker = createWorkerService(config, log);
 stopOnSignals(worker, log, { forceAfterMs: config.worker.shutdownGraceMs + 10_000 });
 try {

@@ -105,6 +105,8 @@ export function redactUrl(value: string): string {
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** `json` (one JSON object a line, for log shippers) or `pretty` (one readable line). */
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   DATABASE_URL: url(['postgresql:', 'postgres:'], 'postgresql://postgres@127.0.0.1:5432/chronos'),
   REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
   /** Prefix of every Redis key Chronos writes (queues included); tests use their own. */
@@ -321,6 +323,11 @@ export interface Config {
   readonly env: Env['NODE_ENV'];
   readonly isProduction: boolean;
   readonly logLevel: Env['LOG_LEVEL'];
+  /**
+   * LOG_FORMAT, else `pretty` in development (a person reads the terminal) and `json` in
+   * production and test (log shippers and tests read the lines).
+   */
+  readonly logFormat: 'json' | 'pretty';
   readonly databaseUrl: string;
   readonly redis: { readonly url: string; readonly prefix: string };
   readonly http: { readonly host: string; readonly port: number; readonly publicUrl: string | undefined };
@@ -464,6 +471,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     env: e.NODE_ENV,
     isProduction: e.NODE_ENV === 'production',
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT ?? (e.NODE_ENV === 'development' ? 'pretty' : 'json'),
     databaseUrl: e.DATABASE_URL as string,
     redis: { url: e.REDIS_URL as string, prefix: e.REDIS_PREFIX },
     http: { host: e.HOST, port: e.PORT, publicUrl: e.PUBLIC_URL },

@@ -10,3 +10,4 @@ export * from './templates/index.ts';
 export * from './secrets/index.ts';
 export * from './deadlines.ts';
 export * from './unknown-fields.ts';
+export * from './log-destination.ts';

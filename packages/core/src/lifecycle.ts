@@ -12,25 +12,30 @@ interface MinimalLogger {
 /**
  * Wires SIGTERM / SIGINT to `stop()` for a process's main service: the first signal stops it
  * cleanly (bounded by `forceAfterMs`) and exits 0; a second signal or the deadline exits 1.
+ *
+ * A process started with an IPC channel (the launcher, scripts/start.mjs, starts the apps so)
+ * treats the channel's end as its supervisor's death — also a SIGKILL, which no handler sees — and
+ * stops the same way, within `supervisorGoneForceMs`: nobody is left to stop it or read its output.
  */
 export function stopOnSignals(
   service: Pick<Service, 'stop'>,
   log: MinimalLogger,
-  opts: { forceAfterMs: number; exit?: (code: number) => void },
+  opts: {
+    forceAfterMs: number;
+    /** @defaultValue 10_000 */
+    supervisorGoneForceMs?: number;
+    exit?: (code: number) => void;
+  },
 ): void {
   const exit = opts.exit ?? ((code: number) => process.exit(code));
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log.error({ signal }, 'second signal: exiting now');
-      return exit(1);
-    }
+  const stopNow = (reason: { signal: NodeJS.Signals } | { supervisor: 'gone' }, forceAfterMs: number) => {
     stopping = true;
-    log.info({ signal }, 'stopping');
+    log.info(reason, 'stopping');
     const timer = setTimeout(() => {
-      log.error({ forceAfterMs: opts.forceAfterMs }, 'stop took too long: exiting');
+      log.error({ forceAfterMs }, 'stop took too long: exiting');
       exit(1);
-    }, opts.forceAfterMs);
+    }, forceAfterMs);
     timer.unref();
     service.stop().then(
       () => {
@@ -44,6 +49,19 @@ export function stopOnSignals(
       },
     );
   };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.error({ signal }, 'second signal: exiting now');
+      return exit(1);
+    }
+    stopNow({ signal }, opts.forceAfterMs);
+  };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  if (process.channel) {
+    process.once('disconnect', () => {
+      if (!stopping)
+        stopNow({ supervisor: 'gone' }, Math.min(opts.forceAfterMs, opts.supervisorGoneForceMs ?? 10_000));
+    });
+  }
 }
