@@ -1,4 +1,4 @@
-import type { Masker } from '@chronos/core';
+import { isRunnableJobType, payloadSchemas, type JobTypeName, type Masker } from '@chronos/core';
 import type { RunStatus, TriggerSource } from '@chronos/db';
 
 /**
@@ -12,7 +12,10 @@ export interface RunContext {
   attempt: number;
   definitionVersion: number | null;
   trigger: TriggerSource;
-  /** The resolved payload (templates substituted), secrets masked; empty fields left out. */
+  /**
+   * The resolved payload (templates substituted), secrets masked: the fields of the job's type only
+   * (a job_payloads row holds every type's columns, and their defaults), empty ones left out.
+   */
   inputs: Record<string, unknown>;
   output: unknown;
   status: RunStatus;
@@ -36,16 +39,29 @@ export interface RunContextRun {
   endTime: Date | null;
 }
 
-/** The context document of a finished (or running) run, masked with the run's masker. */
+/** The payload fields of each type that runs (its schema's keys). */
+const FIELDS_OF = new Map<string, ReadonlySet<string>>(
+  Object.entries(payloadSchemas).map(([type, schema]) => [type, new Set(Object.keys(schema.shape))]),
+);
+
+/**
+ * The context document of a finished (or running) run, masked with the run's masker. `inputs` keeps
+ * only the payload fields of the job's type: `type`, else the payload row's own `type` column.
+ */
 export function buildRunContext(args: {
   run: RunContextRun;
   inputs: Record<string, unknown>;
   output?: unknown;
   masker: Masker;
+  type?: JobTypeName;
 }): RunContext {
   const { run, masker } = args;
+  const type = args.type ?? args.inputs.type;
+  const fields = typeof type === 'string' && isRunnableJobType(type) ? FIELDS_OF.get(type) : undefined;
   const inputs = Object.fromEntries(
-    Object.entries(args.inputs).filter(([, value]) => value !== null && value !== undefined),
+    Object.entries(args.inputs).filter(
+      ([key, value]) => value !== null && value !== undefined && (!fields || fields.has(key)),
+    ),
   );
   return {
     runId: run.id,
