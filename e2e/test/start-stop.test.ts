@@ -185,6 +185,37 @@ describe('stopping pnpm start', () => {
     });
     expect(variable.status).toBe(201);
 
+    // One line per finished run, from the worker: job, slot, status, duration.
+    for (const [name, metadata] of [
+      ['hello from e2e', {}],
+      ['fails on purpose', { fail: 'permanent' }],
+    ] as const) {
+      const job = await fetch(`http://127.0.0.1:${port}/api/v1/jobs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          name,
+          type: 'DUMMY',
+          schedule: { type: 'INTERVAL', intervalSeconds: 3600 },
+          payload: { metadata },
+        }),
+      });
+      expect(job.status).toBe(201);
+      const { id } = (await job.json()) as { id: string };
+      const trigger = await fetch(`http://127.0.0.1:${port}/api/v1/jobs/${id}/trigger`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(trigger.status).toBe(202);
+    }
+    await first.waitForLine(
+      /^\[worker\] \d\d:\d\d:\d\d\.\d{3} INFO  run SUCCESS: hello from e2e \(slot \d{4}-\d\d-\d\dT[\d:.]+Z\) in \d+ ms job="hello from e2e" slot=\S+ status=SUCCESS durationMs=\d+ runId=\w+$/,
+    );
+    await first.waitForLine(
+      /^\[worker\] \d\d:\d\d:\d\d\.\d{3} WARN  run FAILURE: fails on purpose \(slot \S+\) in \d+ ms .*status=FAILURE .*code=DUMMY_FAILURE$/,
+    );
+
     const tree = startedBy(first);
     process.kill(-first.pid, 'SIGINT');
     expect(await first.exited, first.output()).toBe(0);

@@ -1,10 +1,11 @@
 import { loadConfigOrExit } from '@chronos/config';
-import { logDestination, stopOnSignals } from '@chronos/core';
+import { logDestination, routeConsoleTo, stopOnSignals } from '@chronos/core';
 import { pino } from 'pino';
 import { createApiServer } from './server.ts';
 
 const config = loadConfigOrExit('chronos-api');
 const log = pino({ name: 'chronos-api', level: config.logLevel }, logDestination(config.logFormat));
+routeConsoleTo(log);
 const api = createApiServer(config, log);
 stopOnSignals(api, log, { forceAfterMs: config.worker.shutdownGraceMs + 5000 });
 try {

@@ -1,10 +1,11 @@
 import { loadConfigOrExit } from '@chronos/config';
-import { logDestination, stopOnSignals } from '@chronos/core';
+import { logDestination, routeConsoleTo, stopOnSignals } from '@chronos/core';
 import { pino } from 'pino';
 import { createWorkerService } from './worker.ts';
 
 const config = loadConfigOrExit('chronos-worker');
 const log = pino({ name: 'chronos-worker', level: config.logLevel }, logDestination(config.logFormat));
+routeConsoleTo(log);
 const worker = createWorkerService(config, log);
 stopOnSignals(worker, log, { forceAfterMs: config.worker.shutdownGraceMs + 10_000 });
 try {

@@ -25,6 +25,7 @@ import type { Processor, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createExecutorRegistry } from './executors.ts';
+import { withFinishedRunLine } from './finished-run-line.ts';
 import { ABORT_SETTLE_MS, RunCancelled, runProcessor, type ExecutorFn } from './run-processor.ts';
 
 export interface WorkerService extends Service {
@@ -169,25 +170,28 @@ export function createWorkerService(
         processor:
           opts.processor ??
           ((type) =>
-            runProcessor(type, {
-              db: db as Db,
-              runs: runs as RunRecorder,
-              contexts,
-              redis: redis as Redis,
-              prefix: config.redis.prefix,
-              workerId,
+            withFinishedRunLine(
+              runProcessor(type, {
+                db: db as Db,
+                runs: runs as RunRecorder,
+                contexts,
+                redis: redis as Redis,
+                prefix: config.redis.prefix,
+                workerId,
+                log,
+                defaultTimeoutSeconds: config.worker.defaultRunTimeoutSeconds,
+                runLog: { maxLines: config.worker.runLogMaxLines, maxBytes: config.worker.runLogMaxBytes },
+                outbound: {
+                  allowHosts: config.worker.httpAllowHosts,
+                  allowCidrs: config.worker.httpAllowCidrs,
+                },
+                breakers,
+                secretBox,
+                inFlight,
+                executor: opts.executor ?? registry.executorFor,
+              }),
               log,
-              defaultTimeoutSeconds: config.worker.defaultRunTimeoutSeconds,
-              runLog: { maxLines: config.worker.runLogMaxLines, maxBytes: config.worker.runLogMaxBytes },
-              outbound: {
-                allowHosts: config.worker.httpAllowHosts,
-                allowCidrs: config.worker.httpAllowCidrs,
-              },
-              breakers,
-              secretBox,
-              inFlight,
-              executor: opts.executor ?? registry.executorFor,
-            }) as Processor),
+            ) as Processor),
       });
       for (const [type, w] of workers) {
         w.on('error', (err) => log.error({ err, type }, 'worker error'));

@@ -5,6 +5,7 @@
 // can survive a reader that is gone — pino's own destination retries a write that fails with
 // EPIPE forever when it flushes (a fatal entry does), which hung an app whose launcher was killed.
 import { writeSync } from 'node:fs';
+import { format } from 'node:util';
 
 export type LogFormat = 'json' | 'pretty';
 
@@ -117,4 +118,28 @@ export function logDestination(format: LogFormat, fd = 1): { write(chunk: string
       writeAll(text);
     },
   };
+}
+
+type LogMethod = (obj: object, msg?: string) => void;
+
+/**
+ * Sends what libraries print with `console.*` through the process's logger: one formatted entry
+ * (`source: "console"`) instead of a bare line among JSON ones. The minio client, for one, prints
+ * its retries ("Retrying request (attempt 1/1) …") with console.warn and offers no logger option.
+ */
+export function routeConsoleTo(log: {
+  debug: LogMethod;
+  info: LogMethod;
+  warn: LogMethod;
+  error: LogMethod;
+}): void {
+  const to =
+    (method: LogMethod) =>
+    (...args: unknown[]) =>
+      method({ source: 'console' }, format(...args));
+  console.debug = to(log.debug.bind(log));
+  console.log = to(log.info.bind(log));
+  console.info = to(log.info.bind(log));
+  console.warn = to(log.warn.bind(log));
+  console.error = to(log.error.bind(log));
 }
