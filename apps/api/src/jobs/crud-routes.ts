@@ -20,6 +20,7 @@ import type { ApiRouter } from '../http/route.ts';
 import { idParams, isoDate } from '../http/schemas.ts';
 import { findOwnedJob } from '../auth/owned-job.ts';
 import { JOB_DEFINITION, toJobDto, toJobSummary } from './definition.ts';
+import { withFiredAt } from './fired-at.ts';
 import {
   createInput,
   etagOf,
@@ -96,7 +97,8 @@ function listWhere(q: z.output<typeof listQuery>, principal: Principal): Prisma.
 
 /** Answers with a job document: its ETag, and stores it as that version's document. */
 async function committed(deps: ApiDeps, res: Response, job: JobDefinitionRow): Promise<JobDto> {
-  const dto = toJobDto(job);
+  const [shown] = await withFiredAt(deps.db, [job]);
+  const dto = toJobDto(shown ?? job);
   await saveVersion(deps, dto);
   res.setHeader('ETag', etagOf(dto.version));
   return dto;
@@ -240,12 +242,14 @@ export function registerJobCrudRoutes(api: ApiRouter, deps: ApiDeps): void {
       paginate(
         query,
         (args: PageArgs<string>) =>
-          deps.db.job.findMany({
-            ...args,
-            where: listWhere(query, principal),
-            orderBy: orderOf(query.sort),
-            include: { schedule: true, retryPolicy: true },
-          }),
+          deps.db.job
+            .findMany({
+              ...args,
+              where: listWhere(query, principal),
+              orderBy: orderOf(query.sort),
+              include: { schedule: true, retryPolicy: true },
+            })
+            .then((rows) => withFiredAt(deps.db, rows)),
         toJobSummary,
       ),
   });
@@ -262,7 +266,8 @@ export function registerJobCrudRoutes(api: ApiRouter, deps: ApiDeps): void {
     handler: async ({ params, principal, res }) => {
       const job = await findOwnedJob(deps.db, principal, params.id, JOB_DEFINITION);
       res.setHeader('ETag', etagOf(job.version));
-      return toJobDto(job);
+      const [shown] = await withFiredAt(deps.db, [job]);
+      return toJobDto(shown ?? job);
     },
   });
 
