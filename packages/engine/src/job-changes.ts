@@ -1,5 +1,6 @@
 import {
   ConflictError,
+  ValidationError,
   fireTimesBetween,
   nextFireTimes,
   queueName,
@@ -46,8 +47,22 @@ interface LockedJob extends ScheduleRow {
 
 const lockColumns = SCHEDULE_COLUMNS.map((c) => `s.${c}`).join(', ');
 
-/** Locks a job's schedule row (waiting for a scheduler that holds it) and reads job + schedule. */
-async function lockJob(tx: Tx, jobId: string): Promise<LockedJob | null> {
+/** A job without a schedule (it runs when triggered), locked: its job row alone. */
+interface UnscheduledJob {
+  schedule_id: null;
+  job_id: string;
+  name: string;
+  type: JobTypeName;
+  status: string;
+  version: number;
+  db_now: Date;
+}
+
+/**
+ * Locks a job's schedule row (waiting for a scheduler that holds it) and reads job + schedule; a
+ * job without a schedule is locked and read alone (`schedule_id` null).
+ */
+async function lockJob(tx: Tx, jobId: string): Promise<LockedJob | UnscheduledJob | null> {
   const rows = await tx.$queryRawUnsafe<LockedJob[]>(
     `SELECT s.id AS schedule_id, j.id AS job_id, ${lockColumns}, s.last_fire_at,
             s.resume_policy::text AS resume_policy, s.misfire_max_catch_up, s.jitter_seconds,
@@ -58,7 +73,14 @@ async function lockJob(tx: Tx, jobId: string): Promise<LockedJob | null> {
         FOR UPDATE OF s, j`,
     jobId,
   );
-  return rows[0] ?? null;
+  if (rows[0]) return rows[0];
+  const [unscheduled] = await tx.$queryRaw<UnscheduledJob[]>`
+    SELECT NULL::int AS schedule_id, j.id AS job_id, j.name, j.type::text AS type, j.status::text AS status,
+           j.version, now() AS db_now
+      FROM jobs j
+     WHERE j.id = ${jobId} AND NOT EXISTS (SELECT 1 FROM job_schedules s WHERE s.job_id = j.id)
+       FOR UPDATE OF j`;
+  return unscheduled ?? null;
 }
 
 /** True when the job's schedule should produce slots. */
@@ -144,6 +166,16 @@ export async function replanJob(
     if (!job) return null;
     const now = job.db_now;
     const future = await futureQueuedSlots(tx, jobId, now);
+    if (job.schedule_id === null) {
+      // The schedule was removed: none of its slots still ahead applies.
+      await skipSlots(
+        tx,
+        future.map((f) => f.id),
+        'SKIPPED',
+        `schedule removed (definition v${job.version})`,
+      );
+      return { type: job.type, removed: future.map((f) => f.idempotency_key), nextFireAt: null };
+    }
     const spec = specOf({ ...job, next_fire_at: null });
     let keep = new Set<number>();
     if (isActive(job) && future.length > 0) {
@@ -226,7 +258,7 @@ export async function pauseJob(
       'SKIPPED_PAUSED',
       PAUSED_BEFORE_START,
     );
-    await setNextFire(tx, job.schedule_id, null);
+    if (job.schedule_id !== null) await setNextFire(tx, job.schedule_id, null);
     const result: PauseResult = {
       removed: future.map((f) => f.idempotency_key),
       skippedRuns: unscheduled.map((r) => r.id),
@@ -272,6 +304,13 @@ export async function resumeJob(
       const job = await lockJob(tx, jobId);
       if (!job) return null;
       const now = job.db_now;
+      if (job.schedule_id === null) {
+        // Nothing was planned, so nothing was missed: the job waits for triggers again.
+        if (job.status === 'PAUSED')
+          await tx.$executeRaw`UPDATE jobs SET status = 'PENDING', paused_at = NULL, updated_at = now() WHERE id = ${jobId}`;
+        await opts.withinTransaction?.(tx, { missed: 0, replayed: 0, nextFireAt: null });
+        return { type: job.type, items: [] as EnqueueItem[], missed: 0, replayed: 0, next: null };
+      }
       if (job.status !== 'PAUSED') {
         await opts.withinTransaction?.(tx, { missed: 0, replayed: 0, nextFireAt: job.next_fire_at });
         return { type: job.type, items: [] as EnqueueItem[], missed: 0, replayed: 0, next: job.next_fire_at };
@@ -429,6 +468,13 @@ export async function backfillJob(
     async (tx) => {
       const job = await lockJob(tx, jobId);
       if (!job) return null;
+      if (job.schedule_id === null)
+        throw new ValidationError(`job ${jobId} has no schedule: there are no slots to backfill`, [
+          {
+            path: 'schedule',
+            message: 'the job has no schedule (it runs when triggered); trigger it instead',
+          },
+        ]);
       // As a trigger is: a paused job starts nothing, so its backfill would only be recorded skipped.
       if (job.status === 'PAUSED') throw new ConflictError(`job ${jobId} is paused; resume it first`);
       const now = job.db_now;

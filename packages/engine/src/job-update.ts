@@ -50,7 +50,8 @@ type ChangeableFields =
 
 /**
  * A change to a job's definition. Absent fields stay as they are; `schedule`, `payload` and
- * `retryPolicy` replace the stored ones whole (merging a partial change is the caller's business).
+ * `retryPolicy` replace the stored ones whole (merging a partial change is the caller's business);
+ * `schedule: null` removes the schedule (the job then runs only when triggered).
  * A new `ownerId` is for administrators only: the caller decides who may.
  */
 export interface JobUpdate extends Partial<Pick<CreateJobInput, ChangeableFields>> {
@@ -167,6 +168,7 @@ export async function updateJob(
     now,
     misfireThresholdSeconds: opts.misfireThresholdSeconds ?? DEFAULT_MISFIRE_THRESHOLD_SECONDS,
   };
+  const removeSchedule = update.schedule === null && current.schedule !== null;
   const [schedule, payload] = validateAll(
     () => {
       if (!update.schedule) return undefined;
@@ -180,11 +182,18 @@ export async function updateJob(
   const keptPastRunAt = schedule !== undefined && isPastRunAt(schedule.data, check);
   const out = await deps.db.$transaction(async (tx) => {
     // The same locks, in the same statement, as the engine's other job changes: no deadlock with them.
-    const [locked] = await tx.$queryRaw<LockedRow[]>`
+    // A job without a schedule has its job row alone to lock (as lockJob does).
+    const [locked] = current.schedule
+      ? await tx.$queryRaw<LockedRow[]>`
       SELECT j.version, j.status::text AS status, j.allow_scheduled
         FROM jobs j JOIN job_schedules s ON s.job_id = j.id
        WHERE j.id = ${jobId}
-         FOR UPDATE OF s, j`;
+         FOR UPDATE OF s, j`
+      : await tx.$queryRaw<LockedRow[]>`
+      SELECT j.version, j.status::text AS status, j.allow_scheduled
+        FROM jobs j
+       WHERE j.id = ${jobId} AND NOT EXISTS (SELECT 1 FROM job_schedules s WHERE s.job_id = j.id)
+         FOR UPDATE OF j`;
     if (!locked) return null;
     if (opts.expectedVersion !== undefined && opts.expectedVersion !== locked.version)
       throw new StaleVersionError(jobId, opts.expectedVersion, locked.version);
@@ -202,9 +211,15 @@ export async function updateJob(
       ['PENDING', 'SCHEDULED', 'SUCCEEDED', 'FAILED', 'CANCELLED'].includes(locked.status)
     )
       data.status = schedule.nextFireAt && allowScheduled ? 'SCHEDULED' : 'PENDING';
-    else if (!allowScheduled && locked.status === 'SCHEDULED') data.status = 'PENDING';
+    else if ((!allowScheduled || removeSchedule) && locked.status === 'SCHEDULED') data.status = 'PENDING';
     await tx.job.update({ where: { id: jobId }, data });
-    if (schedule) await tx.jobSchedule.update({ where: { jobId }, data: schedule.data });
+    if (schedule)
+      await tx.jobSchedule.upsert({
+        where: { jobId },
+        create: { ...schedule.data, jobId },
+        update: schedule.data,
+      });
+    if (removeSchedule) await tx.jobSchedule.deleteMany({ where: { jobId } });
     if (payload) {
       await tx.jobPayload.deleteMany({ where: { jobId } });
       await tx.jobPayload.create({
@@ -218,7 +233,10 @@ export async function updateJob(
     }
     const job = await readDefinition(tx, jobId);
     await opts.withinTransaction?.(tx, job);
-    return { job, replan: schedule !== undefined || job.allowScheduled !== locked.allow_scheduled };
+    return {
+      job,
+      replan: schedule !== undefined || removeSchedule || job.allowScheduled !== locked.allow_scheduled,
+    };
   });
   if (!out) return null;
   if (!out.replan) {

@@ -106,7 +106,12 @@ export interface CreateJobInput {
   allowWebhook?: boolean;
   /** Channels and targets for failure / recovery / success notices (stored as given). */
   notificationSettings?: Prisma.InputJsonValue | null;
-  schedule: ScheduleInput;
+  /**
+   * When the scheduler starts it. Absent (or null): the job has no schedule and runs only when
+   * triggered (manual, webhook); it has no job_schedules row, so no scheduler ever claims it, and
+   * `allowScheduled` has nothing to allow until a schedule is added.
+   */
+  schedule?: ScheduleInput | null;
   /** The payload of the job's type (validated by `createJob` with the type's schema). */
   payload?: Record<string, unknown>;
   retryPolicy?: Omit<Prisma.RetryPolicyCreateWithoutJobInput, 'job'>;
@@ -281,6 +286,7 @@ export async function createJob(
   const [payload, { data, nextFireAt: firstFire }] = validateAll(
     () => payloadColumns(input.type, input.payload ?? {}),
     () => {
+      if (!input.schedule) return { data: null, nextFireAt: null };
       const schedule = normalizeSchedule(input.schedule, { timezone: opts.defaultTimezone ?? 'UTC', now });
       assertRunAtNotPast(schedule.data, {
         now,
@@ -308,7 +314,7 @@ export async function createJob(
         allowWebhook: input.allowWebhook ?? false,
         ...(input.notificationSettings != null ? { notificationSettings: input.notificationSettings } : {}),
         status: nextFireAt ? 'SCHEDULED' : 'PENDING',
-        schedule: { create: { ...data, nextFireAt } },
+        ...(data ? { schedule: { create: { ...data, nextFireAt } } } : {}),
         payload: { create: payload as Omit<Prisma.JobPayloadCreateWithoutJobInput, 'type'> },
         ...(input.retryPolicy ? { retryPolicy: { create: input.retryPolicy } } : {}),
       },

@@ -54,6 +54,7 @@ function definitionFields(body: JobDefinitionBody) {
     allowManual: body.triggers.manual,
     allowWebhook: body.triggers.webhook,
     notificationSettings: body.notificationSettings,
+    // None: the job runs only when triggered (a PUT without one removes the stored one).
     schedule: body.schedule,
   };
 }
@@ -131,6 +132,7 @@ export function patchUpdate(
     if (t.webhook !== undefined) update.allowWebhook = t.webhook;
   }
   if (patch.schedule) update.schedule = mergedSchedule(current, patch.schedule);
+  else if (patch.schedule === null) update.schedule = null;
   if (patch.payload) {
     const stored = storedPayload(current.type, current.payload);
     update.payload = restoreMasked({ ...stored, ...patch.payload }, stored);

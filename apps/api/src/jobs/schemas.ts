@@ -128,7 +128,11 @@ const definitionFields = {
   description: z.string().max(10_000).nullish(),
   type: z.enum(JOB_TYPES),
   priority: z.enum(JobPriority),
-  schedule: scheduleBody,
+  schedule: scheduleBody
+    .nullable()
+    .describe(
+      'When the scheduler starts it. Left out or null: the job has no schedule and runs only when triggered (manual, webhook)',
+    ),
   payload: payloadBody,
   retryPolicy: retryPolicyBody.nullable(),
   overlapPolicy: z.enum(OverlapPolicy).describe('A slot due while a run is active'),
@@ -157,6 +161,7 @@ export const jobDefinitionBody = z
   .strictObject({
     ...readOnlyFields,
     ...definitionFields,
+    schedule: definitionFields.schedule.default(null),
     priority: definitionFields.priority.default('MEDIUM'),
     payload: payloadBody.default({}),
     retryPolicy: definitionFields.retryPolicy.default(null),
@@ -185,7 +190,10 @@ export const jobPatchBody = z
   .strictObject({
     ...readOnlyFields,
     ...definitionFields,
-    schedule: scheduleBody.partial(),
+    schedule: scheduleBody
+      .partial()
+      .nullable()
+      .describe('Merged onto the stored schedule; null removes it (the job then runs only when triggered)'),
     retryPolicy: retryPolicyBody.nullable(),
     triggers: z.strictObject(triggersFields).partial(),
   })
