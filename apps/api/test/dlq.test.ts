@@ -176,11 +176,25 @@ describe.each([
   ['resolve', 'RESOLVED'],
   ['ignore', 'IGNORED'],
 ] as const)('POST /dlq/:id/%s', (verb, status) => {
-  it(`marks the entry ${status} with the notes and the caller’s e-mail; mass assignment is ignored`, async () => {
+  it(`marks the entry ${status} with the notes and the caller’s e-mail; mass assignment is refused`, async () => {
     const ev = await makeDlqEvent(t, olgaJob);
-    const res = await t.call('post', `/dlq/${ev.id}/${verb}`, {
+    const refused = await t.call('post', `/dlq/${ev.id}/${verb}`, {
       token: olga.token,
       body: { notes: 'fixed the upstream', resolvedBy: 'someone@else', status: 'PENDING', replayCount: 9 },
+    });
+    expect(refused.status, refused.text).toBe(400);
+    expect(refused.body.errors.map((e: { path: string }) => e.path).sort()).toEqual([
+      'replayCount',
+      'resolvedBy',
+      'status',
+    ]);
+    expect(await t.db.dlqEvent.findUniqueOrThrow({ where: { id: ev.id } })).toMatchObject({
+      status: 'PENDING',
+      resolvedBy: null,
+    });
+    const res = await t.call('post', `/dlq/${ev.id}/${verb}`, {
+      token: olga.token,
+      body: { notes: 'fixed the upstream' },
     });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({

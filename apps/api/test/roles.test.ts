@@ -63,18 +63,21 @@ describe('GET /roles', () => {
 });
 
 describe('POST /roles', () => {
-  it('creates a role (name upper-cased, permissions de-duplicated), ignoring isBuiltin and id', async () => {
+  it('creates a role (name upper-cased, permissions de-duplicated), refusing isBuiltin and id', async () => {
     const name = uniqueName('auditor');
-    const res = await t.call('post', '/roles', {
+    const role = {
+      name,
+      description: 'Reads the trail',
+      permissions: ['audit:read', 'job:read', 'audit:read'],
+    };
+    const refused = await t.call('post', '/roles', {
       token: admin,
-      body: {
-        name,
-        description: 'Reads the trail',
-        permissions: ['audit:read', 'job:read', 'audit:read'],
-        isBuiltin: true,
-        id: 1,
-      },
+      body: { ...role, isBuiltin: true, id: 1 },
     });
+    expect(refused.status, refused.text).toBe(400);
+    expect(refused.body.errors.map((e: { path: string }) => e.path).sort()).toEqual(['id', 'isBuiltin']);
+    expect(await t.db.role.count({ where: { name: name.toUpperCase() } })).toBe(0);
+    const res = await t.call('post', '/roles', { token: admin, body: role });
     expect(res.status, res.text).toBe(201);
     expect(res.body).toMatchObject({
       name: name.toUpperCase(),
@@ -150,9 +153,16 @@ describe('PATCH /roles/:id', () => {
     const name = await customRole(t, ['job:read']);
     const holder = await t.user([name]);
     expect((await t.call('get', '/audit-events', { token: holder.token })).status).toBe(403);
-    const res = await t.call('patch', `/roles/${await roleId(name)}`, {
+    const refused = await t.call('patch', `/roles/${await roleId(name)}`, {
       token: admin,
       body: { description: 'now audits', permissions: ['job:read', 'audit:read'], isBuiltin: true },
+    });
+    expect(refused.status, refused.text).toBe(400);
+    expect(refused.body.errors.map((e: { path: string }) => e.path)).toEqual(['isBuiltin']);
+    expect((await t.call('get', '/audit-events', { token: holder.token })).status).toBe(403);
+    const res = await t.call('patch', `/roles/${await roleId(name)}`, {
+      token: admin,
+      body: { description: 'now audits', permissions: ['job:read', 'audit:read'] },
     });
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({

@@ -32,20 +32,32 @@ const activeAdmins = () =>
   t.db.user.count({ where: { isActive: true, roles: { some: { role: { name: 'ADMIN' } } } } });
 
 describe('POST /users', () => {
-  it('creates a user (bcrypt, cost ≥ 10) who can sign in, ignoring fields the caller may not set', async () => {
-    const res = await t.call('post', '/users', {
+  it('creates a user (bcrypt, cost ≥ 10) who can sign in, refusing fields the caller may not set', async () => {
+    const person = {
+      email: 'New.Person@Example.test',
+      password: 'a long enough password',
+      displayName: 'New Person',
+      roles: ['viewer'],
+    };
+    const refused = await t.call('post', '/users', {
       token: admin,
       body: {
-        email: 'New.Person@Example.test',
-        password: 'a long enough password',
-        displayName: 'New Person',
-        roles: ['viewer'],
+        ...person,
         id: 'CHOSEN-ID',
         isActive: false,
         tokenVersion: 7,
         passwordHash: '$2b$04$notahashnotahashnotahashnotahashnotahashnotahashnot',
       },
     });
+    expect(refused.status, refused.text).toBe(400);
+    expect(refused.body.errors.map((e: { path: string }) => e.path).sort()).toEqual([
+      'id',
+      'isActive',
+      'passwordHash',
+      'tokenVersion',
+    ]);
+    expect(await t.db.user.count({ where: { email: 'new.person@example.test' } })).toBe(0);
+    const res = await t.call('post', '/users', { token: admin, body: person });
     expect(res.status, res.text).toBe(201);
     expect(res.body).toMatchObject({
       email: 'new.person@example.test',
@@ -266,12 +278,20 @@ describe('PATCH /users/:id', () => {
     expect(JSON.stringify(audited)).not.toContain('brand new secret');
   });
 
-  it('ignores fields it does not change (e-mail, roles, token version)', async () => {
+  it('refuses fields it does not change (e-mail, roles, token version), changing nothing', async () => {
     const user = await t.user(['VIEWER']);
-    const res = await t.call('patch', `/users/${user.id}`, {
+    const refused = await t.call('patch', `/users/${user.id}`, {
       token: admin,
       body: { email: 'hijack@example.test', roles: ['ADMIN'], tokenVersion: 42, id: 'OTHER' },
     });
+    expect(refused.status, refused.text).toBe(400);
+    expect(refused.body.errors.map((e: { path: string }) => e.path).sort()).toEqual([
+      'email',
+      'id',
+      'roles',
+      'tokenVersion',
+    ]);
+    const res = await t.call('patch', `/users/${user.id}`, { token: admin, body: {} });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id: user.id, email: user.email, roles: ['VIEWER'] });
     expect((await t.db.user.findUniqueOrThrow({ where: { id: user.id } })).tokenVersion).toBe(0);

@@ -233,10 +233,22 @@ describe('sensitive variables', () => {
 });
 
 describe('job variables (/jobs/:id/variables)', () => {
-  it('belong to the job’s owner whatever the body says (mass assignment is ignored)', async () => {
-    const res = await t.call('post', `/jobs/${aliceJob}/variables`, {
+  it('belong to the job’s owner whatever the body says (mass assignment is refused)', async () => {
+    const refused = await t.call('post', `/jobs/${aliceJob}/variables`, {
       token: alice.token,
       body: { name: 'OWNED', value: 'v', ownerId: bob.id, scope: 'GLOBAL', jobId: 'x', id: 'y' },
+    });
+    expect(refused.status, refused.text).toBe(400);
+    expect(refused.body.errors.map((e: { path: string }) => e.path).sort()).toEqual([
+      'id',
+      'jobId',
+      'ownerId',
+      'scope',
+    ]);
+    expect(await t.db.variable.count({ where: { name: 'OWNED' } })).toBe(0);
+    const res = await t.call('post', `/jobs/${aliceJob}/variables`, {
+      token: alice.token,
+      body: { name: 'OWNED', value: 'v' },
     });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ ownerId: alice.id, scope: 'JOB', jobId: aliceJob });
