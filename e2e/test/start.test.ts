@@ -2,7 +2,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JOB_TYPES, queueName } from '@chronos/core';
+import { RUNNABLE_JOB_TYPES, queueName } from '@chronos/core';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   REPO_ROOT,
@@ -74,7 +74,7 @@ async function waitUntilUp(launcher: Launcher, port: number): Promise<void> {
   );
 }
 
-/** What a person checks after `pnpm start`: health, the dashboard's sign-in, one queue per type. */
+/** What a person checks after `pnpm start`: health, the dashboard's sign-in, one queue per type that runs. */
 async function expectServing(port: number, credentials: { email: string; password: string }): Promise<void> {
   const origin = `http://127.0.0.1:${port}`;
   expect((await fetch(`${origin}/healthz`)).status).toBe(200);
@@ -107,7 +107,7 @@ async function expectServing(port: number, credentials: { email: string; passwor
   const api = await fetch(`${origin}/admin/queues/api/queues`, { headers: auth });
   expect(api.status).toBe(200);
   const body = (await api.json()) as { queues: { name: string }[] };
-  expect(body.queues.map((q) => q.name).sort()).toEqual(JOB_TYPES.map(queueName).sort());
+  expect(body.queues.map((q) => q.name).sort()).toEqual(RUNNABLE_JOB_TYPES.map(queueName).sort());
 }
 
 async function expectMigratedWithOneAdmin(url: string, email: string): Promise<void> {
