@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFIG_VARIABLES } from '@chronos/config';
-import { JOB_TYPES } from '@chronos/core';
+import { RUNNABLE_JOB_TYPES } from '@chronos/core';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { REPO_ROOT } from './helpers.ts';
@@ -106,7 +106,7 @@ describe('docker-compose.yml', () => {
     expect(redis.volumes?.some((v) => v.endsWith(':/data'))).toBe(true);
   });
 
-  it('serves every job type with exactly one worker service', () => {
+  it('serves every job type that runs with exactly one worker service, and no other type', () => {
     const servedBy = new Map<string, string[]>();
     for (const [name, service] of workers) {
       const types = (environment(service)['WORKER_TYPES'] ?? '')
@@ -117,7 +117,7 @@ describe('docker-compose.yml', () => {
       expect(types, `${name} must not serve "all"`).not.toContain('ALL');
       for (const t of types) servedBy.set(t, [...(servedBy.get(t) ?? []), name]);
     }
-    expect([...servedBy.keys()].sort()).toEqual([...JOB_TYPES].sort());
+    expect([...servedBy.keys()].sort()).toEqual([...RUNNABLE_JOB_TYPES].sort());
     for (const [type, names] of servedBy) expect(names, type).toHaveLength(1);
   });
 
