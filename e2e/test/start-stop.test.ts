@@ -210,10 +210,10 @@ describe('stopping pnpm start', () => {
       expect(trigger.status).toBe(202);
     }
     await first.waitForLine(
-      /^\[worker\] \d\d:\d\d:\d\d\.\d{3} INFO  run SUCCESS: hello from e2e \(slot \d{4}-\d\d-\d\dT[\d:.]+Z\) in \d+ ms job="hello from e2e" slot=\S+ status=SUCCESS durationMs=\d+ runId=\w+$/,
+      /^\[worker\] \d\d:\d\d:\d\d\.\d{3} INFO {2}run SUCCESS: hello from e2e \(slot \d{4}-\d\d-\d\dT[\d:.]+Z\) in \d+ ms job="hello from e2e" slot=\S+ status=SUCCESS durationMs=\d+ runId=\w+$/,
     );
     await first.waitForLine(
-      /^\[worker\] \d\d:\d\d:\d\d\.\d{3} WARN  run FAILURE: fails on purpose \(slot \S+\) in \d+ ms .*status=FAILURE .*code=DUMMY_FAILURE$/,
+      /^\[worker\] \d\d:\d\d:\d\d\.\d{3} WARN {2}run FAILURE: fails on purpose \(slot \S+\) in \d+ ms .*status=FAILURE .*code=DUMMY_FAILURE$/,
     );
 
     const tree = startedBy(first);
