@@ -91,8 +91,13 @@ export function openApiDocument(routes: readonly RouteSpec[], info: { version: s
     };
     const errors: Record<string, string> = {
       ...(spec.params || spec.query || spec.body
-        ? { 400: 'Invalid input; `errors[]` names each field' }
+        ? {
+            400: spec.body
+              ? 'Invalid input (the body not valid JSON, a field unknown or wrong); `errors[]` names each field'
+              : 'Invalid input; `errors[]` names each field',
+          }
         : {}),
+      ...(spec.body ? { 415: 'The body is not application/json' } : {}),
       ...(spec.auth === 'none' ? {} : { 401: 'Not signed in, or the token is invalid' }),
       ...(spec.permission || spec.adminOnly ? { 403: 'The caller’s roles do not allow this' } : {}),
       ...(spec.params ? { 404: 'Not found (or owned by someone else)' } : {}),

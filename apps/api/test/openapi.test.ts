@@ -120,6 +120,9 @@ describe('the OpenAPI document', () => {
       }
     expect(bodies).toBeGreaterThan(20);
     expect(loose).toEqual([]);
+    for (const ops of Object.values(doc.paths))
+      for (const op of Object.values(ops) as { requestBody?: unknown; responses: Record<string, unknown> }[])
+        if (op.requestBody) expect(op.responses['415']).toBeDefined();
   });
 
   it('is rendered at /docs from local assets', async () => {

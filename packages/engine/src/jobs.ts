@@ -352,7 +352,8 @@ export async function updateSchedule(
   const updated = await deps.db.$transaction(async (tx) => {
     const job = await tx.job.findUnique({ where: { id: jobId }, select: { id: true } });
     if (!job) return false;
-    await tx.jobSchedule.update({ where: { jobId }, data });
+    // A job that had no schedule (it ran only when triggered) gets one.
+    await tx.jobSchedule.upsert({ where: { jobId }, create: { ...data, jobId }, update: data });
     await tx.job.update({ where: { id: jobId }, data: { version: { increment: 1 } } });
     return true;
   });

@@ -11,6 +11,7 @@ import {
   resumeJob,
   triggerRun,
   updateJob,
+  updateSchedule,
 } from '../src/index.ts';
 import { harness, type Harness } from './fixtures.ts';
 
@@ -116,5 +117,12 @@ describe('a job without a schedule', () => {
     const count = after.length;
     await tick();
     expect(await runsOf(id, 'SCHEDULED')).toHaveLength(count);
+  });
+
+  it('gets a schedule from updateSchedule too, planned at once', async () => {
+    const { id } = await triggeredOnly('update-schedule');
+    const out = await updateSchedule(h, id, { type: 'INTERVAL', intervalSeconds: 10 });
+    expect(out?.nextFireAt).toBeInstanceOf(Date);
+    expect(await h.db.jobSchedule.count({ where: { jobId: id } })).toBe(1);
   });
 });
