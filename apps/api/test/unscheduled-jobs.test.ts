@@ -39,6 +39,15 @@ describe('a job without a schedule', () => {
     // `schedule: null` says the same.
     const explicit = await create({ ...onDemand('on-demand-null'), schedule: null });
     expect(explicit).toMatchObject({ schedule: null, nextFireAt: null, status: 'PENDING' });
+    // Lists show it, sorted by next fire time (none last) and filtered by one.
+    for (const sort of ['nextFireAt', '-nextFireAt']) {
+      const list = await t.call('get', `/jobs?sort=${sort}`, { token: alice.token });
+      expect(list.status, list.text).toBe(200);
+      expect(list.body.items.map((j: { id: string }) => j.id)).toEqual(expect.arrayContaining([job.id]));
+    }
+    const due = await t.call('get', `/jobs?nextRunFrom=2000-01-01T00:00:00Z`, { token: alice.token });
+    expect(due.status, due.text).toBe(200);
+    expect(due.body.items.map((j: { id: string }) => j.id)).not.toContain(job.id);
   });
 
   it('runs when triggered: POST /jobs/:id/trigger queues a MANUAL run', async () => {
