@@ -129,7 +129,8 @@ describe('a worker stopped (SIGTERM) while a run outlasts its grace period', () 
     // Only the two workers of this test serve the queue.
     await survivor?.stop();
     survivor = undefined;
-    const jobId = await sleepingJob('outlasts-grace', 2000);
+    // Long enough to still be running once the second worker has started on a loaded machine.
+    const jobId = await sleepingJob('outlasts-grace', 8000);
     const worker = (id: string) =>
       createWorkerService(
         loadConfig({ ...workerEnv, DATABASE_URL: tdb.url, WORKER_ID: id, SHUTDOWN_GRACE_SECONDS: '0' }),
