@@ -309,7 +309,7 @@ cand AS MATERIALIZED (
 locked AS MATERIALIZED (
   SELECT l.*
     FROM (SELECT DISTINCT job_id FROM cand ORDER BY job_id) c
-   CROSS JOIN LATERAL (SELECT ctid, xmin, id, status FROM jobs WHERE id = c.job_id FOR NO KEY UPDATE) l
+   CROSS JOIN LATERAL (SELECT ctid, xmin, id, status, allow_scheduled FROM jobs WHERE id = c.job_id FOR NO KEY UPDATE) l
 ),
 -- ... and the ones unchanged since the snapshot: what it says of their other runs is current.
 current AS (
@@ -361,15 +361,18 @@ logged AS (
 ),
 -- The job's status follows its runs: RUNNING while another one runs (besides the ones finished
 -- here, which this statement's snapshot still sees RUNNING; read through the index of runs in
--- flight), else SCHEDULED (a paused job stays PAUSED). Written even when unchanged (see the top of
--- this file); updated_at is left alone (see held in START_RUNS).
+-- flight), else SCHEDULED when a schedule plans its runs, PENDING when nothing does (no schedule, or
+-- scheduled runs off: the rule finishRun in runs.ts applies). A paused job stays PAUSED. Written
+-- even when unchanged (see the top of this file); updated_at is left alone (see held in START_RUNS).
 settle AS (
   SELECT c.ctid,
          CASE WHEN c.status = 'PAUSED' THEN c.status
               WHEN EXISTS (SELECT 1 FROM job_runs x
                             WHERE x.job_id = c.id AND x.status = 'RUNNING' AND x.id NOT IN (SELECT id FROM finished))
                 THEN 'RUNNING'::"JobStatus"
-              ELSE 'SCHEDULED'::"JobStatus" END AS status
+              WHEN c.allow_scheduled AND EXISTS (SELECT 1 FROM job_schedules s WHERE s.job_id = c.id)
+                THEN 'SCHEDULED'::"JobStatus"
+              ELSE 'PENDING'::"JobStatus" END AS status
     FROM current c WHERE c.id IN (SELECT job_id FROM finished)
 ),
 settled AS (

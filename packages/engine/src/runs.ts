@@ -353,6 +353,7 @@ interface JobRow {
   type: string;
   status: string;
   alert_threshold: number;
+  allow_scheduled: boolean;
   schedule_id: number | null;
   schedule_type: string | null;
   interval_mode: string | null;
@@ -418,7 +419,7 @@ export async function finishRun(db: Db, input: FinishInput, deps: FinishDeps = {
     const jobId = row.job_id;
     const [job] = await tx.$queryRaw<JobRow[]>`
       SELECT j.owner_id, u.email AS owner_email, j.name, j.type::text AS type, j.status::text AS status,
-             j.alert_threshold, s.id AS schedule_id, s.schedule_type::text AS schedule_type,
+             j.alert_threshold, j.allow_scheduled, s.id AS schedule_id, s.schedule_type::text AS schedule_type,
              s.interval_mode::text AS interval_mode, s.interval_seconds, s.end_at,
              p.max_attempts, p.backoff_strategy::text AS backoff_strategy, p.backoff_seconds, p.retry_on, p.jitter
         FROM jobs j JOIN users u ON u.id = j.owner_id
@@ -518,7 +519,14 @@ export async function finishRun(db: Db, input: FinishInput, deps: FinishDeps = {
     const stillRunning = await tx.jobRun.count({ where: { jobId, status: 'RUNNING' } });
     let next: Date | null = null;
     if (job.status !== 'PAUSED') {
-      let status = stillRunning > 0 ? 'RUNNING' : 'SCHEDULED';
+      // SCHEDULED while a schedule plans its runs, PENDING when nothing does (no schedule, or
+      // scheduled runs off) — the batched finish's `settle` applies the same rule.
+      let status =
+        stillRunning > 0
+          ? 'RUNNING'
+          : job.schedule_id !== null && job.allow_scheduled
+            ? 'SCHEDULED'
+            : 'PENDING';
       if (job.schedule_type === 'ONCE' && stillRunning === 0 && !retry)
         status = success ? 'SUCCEEDED' : input.status === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
       await tx.$executeRaw`UPDATE jobs SET status = ${status}::"JobStatus" WHERE id = ${jobId}`;

@@ -251,6 +251,37 @@ describe('finishing runs in batches', () => {
     expect(await jobStatus(jobId)).toBe('SCHEDULED');
   });
 
+  // The job's status after its last run ends: one rule, applied by the batched finish and finishRun.
+  it.each([
+    { plan: 'a schedule that plans its runs', status: 'SCHEDULED' },
+    { plan: 'a schedule whose scheduled runs are off', status: 'PENDING' },
+    { plan: 'no schedule (run only when triggered)', status: 'PENDING' },
+  ] as const)(
+    'with $plan, a job reads $status after a run, through either path',
+    async ({ plan, status }) => {
+      const statuses: string[] = [];
+      for (const path of ['batched', 'transactional'] as const) {
+        const jobId = await jobWith('ALLOW_ALL');
+        if (plan.includes('off'))
+          await h.db.job.update({ where: { id: jobId }, data: { allowScheduled: false } });
+        if (plan.startsWith('no schedule')) await h.db.jobSchedule.deleteMany({ where: { jobId } });
+        const [started] = await startAll(recorder(), await queued(jobId, 1, { trigger: 'MANUAL' }));
+        if (path === 'batched') {
+          expect(
+            await finishRunsBatch(pool, [
+              { runId: started!.runId, lockToken: started!.lockToken, exitCode: 0, output: null, log: [] },
+            ]),
+          ).toEqual(['DONE']);
+        } else {
+          await finishRun(h.db, { runId: started!.runId, lockToken: started!.lockToken, status: 'SUCCESS' });
+        }
+        expect((await run(started!.runId)).status).toBe('SUCCESS');
+        statuses.push(await jobStatus(jobId));
+      }
+      expect(statuses).toEqual([status, status]);
+    },
+  );
+
   it('refuses a stale lock token inside a batch and finishes the others of the batch', async () => {
     const jobId = await jobWith('ALLOW_ALL');
     const rec = recorder();
