@@ -16,7 +16,9 @@ export function withFinishedRunLine(
   log: Pick<Logger, 'info' | 'warn'>,
   now: () => number = Date.now,
 ): Processor<RunJobData> {
-  return async (job: Job<RunJobData>, token?: string) => {
+  // Three parameters, passed on: BullMQ hands a processor the abort signal (the worker's shutdown)
+  // only when the function declares it.
+  return async (job: Job<RunJobData>, token?: string, signal?: AbortSignal) => {
     const began = now();
     const line = (status: string, extra: Record<string, unknown> = {}) => {
       const durationMs = now() - began;
@@ -34,7 +36,7 @@ export function withFinishedRunLine(
     };
     let result: unknown;
     try {
-      result = await processor(job, token);
+      result = await processor(job, token, signal);
     } catch (err) {
       const m =
         err instanceof Error && !(err instanceof DelayedError) ? THROWN_STATUS.exec(err.stack ?? '') : null;
