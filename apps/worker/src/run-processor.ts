@@ -56,6 +56,9 @@ export class WorkerShutdown extends Error {
 
 const yes = () => true;
 
+/** How long a run waits in the queue when the gate cannot reach the database, before it tries again. */
+const GATE_UNAVAILABLE_RETRY_MS = 1000;
+
 /** How long an aborted executor gets to stop (and log how) before the run's end is recorded. */
 export const ABORT_SETTLE_MS = 5000;
 
@@ -80,8 +83,6 @@ export interface RunProcessorDeps {
   inFlight: Map<string, AbortController>;
   /** How long a buffered run waits before it checks again. @defaultValue 500 */
   deferMs?: number;
-  /** How long a run waits in the queue when the gate cannot reach the database. @defaultValue 1000 */
-  unavailableRetryMs?: number;
   /** The executor of each type (see executors.ts); undefined: none in this version. */
   executor: (type: JobTypeName) => ExecutorFn | undefined;
 }
@@ -139,7 +140,7 @@ export function runProcessor(type: JobTypeName, deps: RunProcessorDeps): Process
       if (decision === null) {
         // Nothing is decided while PostgreSQL is away: the run waits in the queue (Redis) and
         // goes through the gate again — where lateness is judged by the misfire policy as usual.
-        const retryInMs = deps.unavailableRetryMs ?? 1000;
+        const retryInMs = GATE_UNAVAILABLE_RETRY_MS;
         deps.log.warn(
           { runId, retryInMs },
           'database unreachable at the run gate: the run waits in the queue',

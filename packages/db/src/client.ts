@@ -27,13 +27,6 @@ export interface CreatePoolOptions {
    * @defaultValue ignore
    */
   onConnectionError?: (err: Error) => void;
-  /**
-   * Longest wait for a new connection (a PostgreSQL that stops answering without refusing — a
-   * network cut — would otherwise hold callers without end); the caller gets an error it can
-   * classify with `isDatabaseUnavailable`.
-   * @defaultValue 10000
-   */
-  connectTimeoutMs?: number;
 }
 
 export interface CreateDbOptions extends CreatePoolOptions {
@@ -57,7 +50,9 @@ export function createPool(url: string, options: CreatePoolOptions = {}): Pool {
     connectionString: url,
     max: options.maxConnections,
     application_name: options.applicationName,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    // A PostgreSQL that stops answering without refusing (a network cut) would otherwise hold callers
+    // without end; they get an error isDatabaseUnavailable classifies.
+    connectionTimeoutMillis: 10_000,
     // TCP keepalive: a connection whose peer vanished is noticed and dropped.
     keepAlive: true,
     // libpq's `options`: space-separated, a space or backslash inside a value escaped with "\\".

@@ -250,7 +250,8 @@ export function createScriptExecutor(options: ScriptExecutorOptions): ScriptExec
   }
 
   /** The programs of the namespace sandbox, each found in `path`. */
-  async function sandboxTools(interpreter: string): Promise<Record<SandboxTool, string>> {
+  /** The programs of the namespace sandbox, each found in `path`; refuses when one is missing. */
+  async function foundSandboxTools(): Promise<Record<SandboxTool, string>> {
     const tools = {} as Record<SandboxTool, string>;
     const missing: string[] = [];
     for (const name of SANDBOX_TOOLS) {
@@ -264,6 +265,12 @@ export function createScriptExecutor(options: ScriptExecutorOptions): ScriptExec
         'ISOLATION_UNAVAILABLE',
       );
     }
+    return tools;
+  }
+
+  /** The sandbox's programs, with the interpreter checked to be inside what the script sees. */
+  async function sandboxTools(interpreter: string): Promise<Record<SandboxTool, string>> {
+    const tools = await foundSandboxTools();
     // The interpreter must be inside what the script sees, or nothing could run it there.
     const real = await realpath(interpreter);
     const seen = [...SANDBOX_SYSTEM_PATHS, ...visiblePaths.map((v) => v.path)];
@@ -279,13 +286,9 @@ export function createScriptExecutor(options: ScriptExecutorOptions): ScriptExec
   async function preflight(): Promise<string | null> {
     if (!options.enabled) return null;
     try {
+      // The checks every run makes before its interpreter is known: same functions, same messages.
       await scriptUser();
-      if (isolation === 'namespaces') {
-        const missing: string[] = [];
-        for (const name of SANDBOX_TOOLS) if (!(await tool(name))) missing.push(name);
-        if (missing.length > 0)
-          return `the script sandbox needs ${missing.join(', ')} (util-linux, mount, perl-base) in ${searchPath}; or set SCRIPT_ISOLATION=none`;
-      }
+      if (isolation === 'namespaces') await foundSandboxTools();
       return null;
     } catch (err) {
       return (err as Error).message;
