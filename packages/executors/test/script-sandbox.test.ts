@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -30,11 +30,28 @@ const SECRETS = {
 };
 
 let tmp: string;
+/** An empty folder every user can reach, where runners started as another user see the checkout. */
+let reachable: string;
+let reachableRoot: string;
+let checkoutEntries: string[] = [];
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'chronos-sandbox-test-'));
+  reachable = await mkdtemp(join(tmpdir(), 'chronos-sandbox-reachable-'));
+  await chmod(reachable, 0o755);
+  reachableRoot = join(reachable, 'checkout');
+  await mkdir(reachableRoot, { mode: 0o755 });
+  // Each entry of the checkout gets a mount point (the checkout's own folder may be 0700 itself).
+  checkoutEntries = readdirSync(REPO_ROOT, { withFileTypes: true })
+    .filter((e) => e.isDirectory() || e.isFile())
+    .map((e) => e.name);
+  for (const name of checkoutEntries) {
+    if (statSync(join(REPO_ROOT, name)).isDirectory()) await mkdir(join(reachableRoot, name));
+    else await writeFile(join(reachableRoot, name), '');
+  }
 });
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
+  await rm(reachable, { recursive: true, force: true });
 });
 
 interface RunnerLine {
@@ -61,24 +78,45 @@ function startRunner(
   runId: string,
   spawnOptions: { env?: Record<string, string>; cwd?: string; asUser?: { uid: number; gid: number } } = {},
 ): Runner {
-  const args = ['--import', TSX, RUNNER, JSON.stringify(options), JSON.stringify(payload), runId];
-  const [command, argv] = spawnOptions.asUser
+  const rest = [JSON.stringify(options), JSON.stringify(payload), runId];
+  const args = ['--import', TSX, RUNNER, ...rest];
+  // Another user may not reach the checkout (a clone inside a 0700 folder, as `mktemp -d` makes):
+  // in a mount namespace of its own the runner sees the checkout bind-mounted at a reachable path.
+  const asUser = spawnOptions.asUser;
+  const seen = (path: string) => join(reachableRoot, path.slice(REPO_ROOT.length));
+  const [command, argv] = asUser
     ? [
-        'setpriv',
+        'unshare',
         [
+          '--mount',
+          '--propagation',
+          'private',
+          '--',
+          'sh',
+          '-c',
+          'src=$1 dst=$2 n=$3; shift 3; while [ "$n" -gt 0 ]; do mount --bind "$src/$1" "$dst/$1" || exit 1; shift; n=$((n - 1)); done; exec "$@"',
+          'sh',
+          REPO_ROOT,
+          reachableRoot,
+          String(checkoutEntries.length),
+          ...checkoutEntries,
+          'setpriv',
           '--reuid',
-          String(spawnOptions.asUser.uid),
+          String(asUser.uid),
           '--regid',
-          String(spawnOptions.asUser.gid),
+          String(asUser.gid),
           '--clear-groups',
           '--',
           process.execPath,
-          ...args,
+          '--import',
+          pathToFileURL(seen(fileURLToPath(TSX))).href,
+          seen(RUNNER),
+          ...rest,
         ],
       ]
     : [process.execPath, args];
   const child = spawn(command, argv, {
-    cwd: spawnOptions.cwd ?? REPO_ROOT,
+    cwd: spawnOptions.cwd ?? (asUser ? reachable : REPO_ROOT),
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...spawnOptions.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
